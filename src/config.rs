@@ -1,0 +1,867 @@
+//! Typed configuration: one TOML file, every key overridable from the environment.
+//!
+//! `STOX__XMPP__SECRET=...` overrides `xmpp.secret` (double underscore separates levels),
+//! so secrets need not live in the file. Loading never starts anything: [`Config::load`]
+//! returns either a fully validated config or every problem found, each naming its key,
+//! so `stox --check` can print them all at once and a wrong config never starts half a
+//! gateway.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// Root of the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub xmpp: XmppConfig,
+    pub sip: SipConfig,
+    #[serde(default)]
+    pub msrp: MsrpConfig,
+    /// Extra SIP-domain ⇄ XMPP-domain routes (RFC 7247 §5 leaves domain mapping to policy).
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// The XEP-0114 link and the XMPP side of the gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XmppConfig {
+    /// The component's domain, e.g. `sip.example.com`.
+    pub component: String,
+    /// `host:port` of the server's component listener (host names allowed).
+    #[serde(default = "default_server")]
+    pub server: String,
+    /// Shared secret of the component (`component_secret` in Prosody).
+    #[serde(default)]
+    pub secret: Secret,
+    /// XMPP domains whose users may use the gateway.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Name shown in service discovery.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Silence on the link before we ping the server (seconds).
+    #[serde(default = "default_keepalive")]
+    pub keepalive_secs: u64,
+    /// How long the server may take to answer that ping before the link counts as dead.
+    #[serde(default = "default_keepalive_timeout")]
+    pub keepalive_timeout_secs: u64,
+    /// First reconnect delay (milliseconds); doubles per failed attempt.
+    #[serde(default = "default_reconnect_min")]
+    pub reconnect_min_ms: u64,
+    /// Cap on the reconnect delay (milliseconds).
+    #[serde(default = "default_reconnect_max")]
+    pub reconnect_max_ms: u64,
+}
+
+/// The SIP side.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    /// Listening sockets as `transport:ip:port`.
+    #[serde(default = "default_sip_listen")]
+    pub listen: Vec<String>,
+    /// Home SIP domain: `sip:user@<domain>` appears in XMPP as `user@<component>`.
+    pub domain: String,
+    /// Host name put into Via/Contact; defaults to the first listen address.
+    #[serde(default)]
+    pub public_host: Option<String>,
+    /// Every request stox originates is sent there (loose routing).
+    #[serde(default)]
+    pub outbound_proxy: Option<String>,
+    /// CIDRs allowed to send SIP to stox.
+    #[serde(default = "default_trusted")]
+    pub trusted_peers: Vec<String>,
+    /// What to do with SIP from an untrusted source: `reject` (403) or `drop`.
+    #[serde(default = "default_untrusted")]
+    pub untrusted: String,
+    /// SIP domains other than `domain` that XMPP users may reach through escaped JIDs
+    /// (`romeo\40example.org@sip.example.com`); `"*"` allows any.
+    #[serde(default = "default_remote_domains")]
+    pub remote_domains: Vec<String>,
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Digest credentials used when a proxy challenges us (RFC 3261 §22).
+    #[serde(default)]
+    pub credentials: Vec<SipCredential>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipCredential {
+    pub realm: String,
+    pub username: String,
+    pub password: Secret,
+}
+
+/// A secret string whose `Debug` never shows the value, so configs can be logged.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MsrpConfig {
+    #[serde(default = "default_msrp_listen")]
+    pub listen: String,
+}
+
+impl Default for MsrpConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_msrp_listen(),
+        }
+    }
+}
+
+/// `sip:user@<sip_domain>` ⇄ `user@<xmpp_domain>`, for XMPP domains that SIP knows by
+/// another name. Every domain in `xmpp.domains` is implicitly routed under its own name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub sip_domain: String,
+    pub xmpp_domain: String,
+}
+
+/// Every limit the gateway enforces. Each is answered with the protocol's own error.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Stanzas waiting while the XMPP link is down; beyond it producers get an error
+    /// (SIP: 503 + Retry-After).
+    #[serde(default = "default_queue")]
+    pub xmpp_queue: usize,
+    /// Largest SIP message stox builds (RFC 7572 §6: 1300 bytes over UDP).
+    #[serde(default = "default_sip_message_size")]
+    pub sip_message_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            xmpp_queue: default_queue(),
+            sip_message_size: default_sip_message_size(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// tracing filter, e.g. `info` or `stox=debug,info`.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    /// `text` or `json`.
+    #[serde(default = "default_log_format")]
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: default_log_level(),
+            format: default_log_format(),
+        }
+    }
+}
+
+fn default_server() -> String {
+    "127.0.0.1:5347".into()
+}
+fn default_name() -> String {
+    "SIP gateway".into()
+}
+fn default_keepalive() -> u64 {
+    60
+}
+fn default_keepalive_timeout() -> u64 {
+    20
+}
+fn default_reconnect_min() -> u64 {
+    500
+}
+fn default_reconnect_max() -> u64 {
+    30_000
+}
+fn default_sip_listen() -> Vec<String> {
+    vec!["udp:127.0.0.1:5070".into(), "tcp:127.0.0.1:5070".into()]
+}
+fn default_trusted() -> Vec<String> {
+    vec!["127.0.0.0/8".into(), "::1/128".into()]
+}
+fn default_untrusted() -> String {
+    "reject".into()
+}
+fn default_remote_domains() -> Vec<String> {
+    vec!["*".into()]
+}
+fn default_msrp_listen() -> String {
+    "127.0.0.1:2855".into()
+}
+fn default_queue() -> usize {
+    1000
+}
+fn default_sip_message_size() -> usize {
+    1300
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_log_format() -> String {
+    "text".into()
+}
+
+/// One problem with the configuration, tied to the key that has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.problem)
+    }
+}
+
+/// Everything wrong with a configuration.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigProblem>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// SIP transports stox can listen on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+}
+
+/// A parsed `transport:ip:port` listen entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Listen {
+    pub transport: Transport,
+    pub addr: SocketAddr,
+}
+
+/// Parses `udp:127.0.0.1:5070` or `tls:[::1]:5061`.
+pub fn parse_listen(s: &str) -> Result<Listen, String> {
+    let (t, rest) = s
+        .split_once(':')
+        .ok_or_else(|| format!("'{s}' is not transport:ip:port"))?;
+    let transport = match t.to_ascii_lowercase().as_str() {
+        "udp" => Transport::Udp,
+        "tcp" => Transport::Tcp,
+        "tls" => Transport::Tls,
+        other => {
+            return Err(format!(
+                "unknown transport '{other}' in '{s}' (use udp, tcp or tls)"
+            ));
+        }
+    };
+    let addr: SocketAddr = rest
+        .parse()
+        .map_err(|_| format!("'{rest}' in '{s}' is not ip:port"))?;
+    Ok(Listen { transport, addr })
+}
+
+impl Config {
+    /// Loads `path`, applies `STOX__…` environment overrides, then validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        Self::load_with_env(path, None)
+    }
+
+    /// Like [`Config::load`] with an explicit environment (tests must not touch the
+    /// process environment, which is shared between test threads).
+    pub fn load_with_env(
+        path: &Path,
+        env: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<Config, ConfigErrors> {
+        let one = |key: &str, problem: String| {
+            ConfigErrors(vec![ConfigProblem {
+                key: key.into(),
+                problem,
+            }])
+        };
+        if !path.exists() {
+            return Err(one(
+                "--config",
+                format!("file {} does not exist", path.display()),
+            ));
+        }
+        let mut environment = config::Environment::with_prefix("STOX")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("xmpp.domains")
+            .with_list_parse_key("sip.listen")
+            .with_list_parse_key("sip.trusted_peers")
+            .with_list_parse_key("sip.remote_domains");
+        if let Some(env) = env {
+            environment = environment.source(Some(env));
+        }
+        let built = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(environment)
+            .build()
+            .map_err(|e| one("config", e.to_string()))?;
+        let cfg: Config = built
+            .try_deserialize()
+            .map_err(|e| one(&error_key(&e), e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Every semantic check; collects all problems rather than stopping at the first.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut p = Vec::new();
+        let mut bad = |key: &str, problem: String| {
+            p.push(ConfigProblem {
+                key: key.into(),
+                problem,
+            })
+        };
+
+        if let Err(e) = check_domain(&self.xmpp.component) {
+            bad("xmpp.component", e);
+        }
+        if self.xmpp.secret.is_empty() {
+            bad(
+                "xmpp.secret",
+                "missing: set it in the file or in STOX__XMPP__SECRET".into(),
+            );
+        }
+        if let Err(e) = check_host_port(&self.xmpp.server) {
+            bad("xmpp.server", e);
+        }
+        if self.xmpp.domains.is_empty() {
+            bad(
+                "xmpp.domains",
+                "empty: list the XMPP domains whose users may use the gateway".into(),
+            );
+        }
+        let mut seen = HashSet::new();
+        for d in &self.xmpp.domains {
+            if let Err(e) = check_domain(d) {
+                bad("xmpp.domains", e);
+            }
+            if !seen.insert(d.to_ascii_lowercase()) {
+                bad("xmpp.domains", format!("domain '{d}' is listed twice"));
+            }
+            if d.eq_ignore_ascii_case(&self.xmpp.component) {
+                bad(
+                    "xmpp.domains",
+                    format!("'{d}' is the component's own domain, not a served XMPP domain"),
+                );
+            }
+        }
+        if self.xmpp.keepalive_secs == 0 {
+            bad("xmpp.keepalive_secs", "must be at least 1".into());
+        }
+        if self.xmpp.keepalive_timeout_secs == 0 {
+            bad("xmpp.keepalive_timeout_secs", "must be at least 1".into());
+        }
+        if self.xmpp.reconnect_min_ms == 0 {
+            bad("xmpp.reconnect_min_ms", "must be at least 1".into());
+        }
+        if self.xmpp.reconnect_max_ms < self.xmpp.reconnect_min_ms {
+            bad(
+                "xmpp.reconnect_max_ms",
+                "must not be smaller than xmpp.reconnect_min_ms".into(),
+            );
+        }
+
+        if self.sip.listen.is_empty() {
+            bad(
+                "sip.listen",
+                "empty: stox needs at least one SIP socket".into(),
+            );
+        }
+        let mut seen = HashSet::new();
+        let mut wants_tls = false;
+        for l in &self.sip.listen {
+            match parse_listen(l) {
+                Ok(listen) => {
+                    wants_tls |= listen.transport == Transport::Tls;
+                    if !seen.insert(listen) {
+                        bad("sip.listen", format!("'{l}' is listed twice"));
+                    }
+                }
+                Err(e) => bad("sip.listen", e),
+            }
+        }
+        if wants_tls && (self.sip.tls_cert.is_none() || self.sip.tls_key.is_none()) {
+            bad(
+                "sip.tls_cert",
+                "a tls: listener needs sip.tls_cert and sip.tls_key".into(),
+            );
+        }
+        for (key, path) in [
+            ("sip.tls_cert", &self.sip.tls_cert),
+            ("sip.tls_key", &self.sip.tls_key),
+        ] {
+            if let Some(path) = path
+                && !path.exists()
+            {
+                bad(key, format!("file {} does not exist", path.display()));
+            }
+        }
+        if let Err(e) = check_domain(&self.sip.domain) {
+            bad("sip.domain", e);
+        }
+        if let Some(host) = &self.sip.public_host
+            && host.trim().is_empty()
+        {
+            bad("sip.public_host", "empty".into());
+        }
+        if let Some(proxy) = &self.sip.outbound_proxy
+            && let Err(e) = check_sip_uri(proxy)
+        {
+            bad("sip.outbound_proxy", e);
+        }
+        for c in &self.sip.trusted_peers {
+            if c.parse::<IpNet>().is_err() && c.parse::<std::net::IpAddr>().is_err() {
+                bad(
+                    "sip.trusted_peers",
+                    format!("'{c}' is not a CIDR (e.g. 192.0.2.0/24) or an IP address"),
+                );
+            }
+        }
+        if !matches!(self.sip.untrusted.as_str(), "reject" | "drop") {
+            bad(
+                "sip.untrusted",
+                format!("'{}' is neither 'reject' nor 'drop'", self.sip.untrusted),
+            );
+        }
+        for d in &self.sip.remote_domains {
+            if d != "*"
+                && let Err(e) = check_domain(d)
+            {
+                bad("sip.remote_domains", e);
+            }
+        }
+        for (i, c) in self.sip.credentials.iter().enumerate() {
+            if c.realm.is_empty() || c.username.is_empty() {
+                bad(
+                    &format!("sip.credentials[{i}]"),
+                    "realm and username must not be empty".into(),
+                );
+            }
+        }
+
+        if let Err(e) = self.msrp.listen.parse::<SocketAddr>() {
+            bad(
+                "msrp.listen",
+                format!("'{}' is not ip:port ({e})", self.msrp.listen),
+            );
+        }
+
+        let mut seen = HashSet::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let key = format!("routes[{i}]");
+            if let Err(e) = check_domain(&r.sip_domain) {
+                bad(&format!("{key}.sip_domain"), e);
+            }
+            if !self
+                .xmpp
+                .domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(&r.xmpp_domain))
+            {
+                bad(
+                    &format!("{key}.xmpp_domain"),
+                    format!("'{}' is not one of xmpp.domains", r.xmpp_domain),
+                );
+            }
+            if !seen.insert(r.sip_domain.to_ascii_lowercase()) {
+                bad(
+                    &format!("{key}.sip_domain"),
+                    format!("SIP domain '{}' is routed twice", r.sip_domain),
+                );
+            }
+        }
+
+        if self.limits.xmpp_queue == 0 {
+            bad("limits.xmpp_queue", "must be at least 1".into());
+        }
+        if self.limits.sip_message_size < 200 {
+            bad(
+                "limits.sip_message_size",
+                "must be at least 200 bytes (RFC 7572 §6 suggests 1300)".into(),
+            );
+        }
+
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            bad(
+                "log.level",
+                format!(
+                    "'{}' is not a log filter (e.g. info, stox=debug)",
+                    self.log.level
+                ),
+            );
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            bad(
+                "log.format",
+                format!("'{}' is neither 'text' nor 'json'", self.log.format),
+            );
+        }
+
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(p))
+        }
+    }
+
+    pub fn keepalive(&self) -> Duration {
+        Duration::from_secs(self.xmpp.keepalive_secs)
+    }
+
+    pub fn keepalive_timeout(&self) -> Duration {
+        Duration::from_secs(self.xmpp.keepalive_timeout_secs)
+    }
+
+    pub fn trusted_peers(&self) -> Vec<IpNet> {
+        self.sip
+            .trusted_peers
+            .iter()
+            .filter_map(|c| {
+                c.parse::<IpNet>()
+                    .ok()
+                    .or_else(|| c.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+            })
+            .collect()
+    }
+
+    pub fn sip_listen(&self) -> Vec<Listen> {
+        self.sip
+            .listen
+            .iter()
+            .filter_map(|l| parse_listen(l).ok())
+            .collect()
+    }
+}
+
+/// Pulls the key out of a serde error message such as "missing field `secret` for key `xmpp`".
+fn error_key(e: &config::ConfigError) -> String {
+    let msg = e.to_string();
+    if let Some(k) = msg
+        .split("missing configuration field \"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+    {
+        return k.to_string();
+    }
+    let field = msg
+        .split("missing field `")
+        .nth(1)
+        .and_then(|s| s.split('`').next());
+    let key = msg
+        .split("for key `")
+        .nth(1)
+        .and_then(|s| s.split('`').next());
+    match (key, field) {
+        (Some(k), Some(f)) => format!("{k}.{f}"),
+        (Some(k), None) => k.to_string(),
+        (None, Some(f)) => f.to_string(),
+        (None, None) => "config".into(),
+    }
+}
+
+/// A DNS name as used for XMPP and SIP domains: labels of letters, digits and hyphens
+/// (non-ASCII allowed for IDNs), no empty labels, no scheme, port or user.
+pub fn check_domain(d: &str) -> Result<(), String> {
+    if d.is_empty() {
+        return Err("empty domain".into());
+    }
+    if d.len() > 253 {
+        return Err(format!("domain '{d}' is longer than 253 bytes"));
+    }
+    for label in d.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err(format!("'{d}' is not a domain name (empty or long label)"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "'{d}' is not a domain name (label starts or ends with '-')"
+            ));
+        }
+        if !label
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "'{d}' is not a domain name (only letters, digits, '-' and '.')"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_host_port(s: &str) -> Result<(), String> {
+    if s.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("'{s}' is not host:port"))?;
+    port.parse::<u16>()
+        .map_err(|_| format!("'{port}' in '{s}' is not a port number"))?;
+    check_domain(host).map_err(|e| format!("host of '{s}': {e}"))
+}
+
+fn check_sip_uri(s: &str) -> Result<(), String> {
+    let rest = s
+        .strip_prefix("sip:")
+        .or_else(|| s.strip_prefix("sips:"))
+        .ok_or_else(|| format!("'{s}' is not a sip: or sips: URI"))?;
+    let hostport = rest.split(';').next().unwrap_or_default();
+    let hostport = hostport.rsplit('@').next().unwrap_or_default();
+    if hostport.is_empty() {
+        return Err(format!("'{s}' has no host"));
+    }
+    if hostport.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let host = match hostport.rsplit_once(':') {
+        Some((h, p)) => {
+            p.parse::<u16>()
+                .map_err(|_| format!("'{p}' in '{s}' is not a port number"))?;
+            h
+        }
+        None => hostport,
+    };
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    check_domain(host).map_err(|e| format!("host of '{s}': {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::io::Write;
+
+    const GOOD: &str = r#"
+[xmpp]
+component = "sip.example.com"
+server = "127.0.0.1:5347"
+secret = "s3cr3t"
+domains = ["example.com"]
+[sip]
+listen = ["udp:127.0.0.1:5070", "tcp:127.0.0.1:5070"]
+domain = "example.net"
+outbound_proxy = "sip:127.0.0.1:5060"
+trusted_peers = ["127.0.0.0/8"]
+[msrp]
+listen = "127.0.0.1:2855"
+"#;
+
+    fn write(s: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(s.as_bytes()).unwrap();
+        f
+    }
+
+    fn load(s: &str) -> Result<Config, ConfigErrors> {
+        let f = write(s);
+        Config::load_with_env(f.path(), Some(HashMap::new()))
+    }
+
+    fn keys(e: ConfigErrors) -> Vec<String> {
+        e.0.into_iter().map(|p| p.key).collect()
+    }
+
+    #[test]
+    fn good_config_loads_with_defaults() {
+        let c = load(GOOD).unwrap();
+        assert_eq!(c.xmpp.component, "sip.example.com");
+        assert_eq!(c.xmpp.keepalive_secs, 60);
+        assert_eq!(c.limits.xmpp_queue, 1000);
+        assert_eq!(c.limits.sip_message_size, 1300);
+        assert_eq!(c.sip_listen().len(), 2);
+        assert_eq!(c.trusted_peers().len(), 1);
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("component.example.toml");
+        let c = Config::load_with_env(&path, Some(HashMap::new())).unwrap();
+        assert_eq!(c.xmpp.component, "sip.example.com");
+    }
+
+    #[test]
+    fn env_overrides_secret_and_lists() {
+        let f = write(&GOOD.replace("secret = \"s3cr3t\"\n", ""));
+        let env = HashMap::from([
+            ("STOX__XMPP__SECRET".to_string(), "from-env".to_string()),
+            (
+                "STOX__XMPP__DOMAINS".to_string(),
+                "a.example,b.example".to_string(),
+            ),
+        ]);
+        let c = Config::load_with_env(f.path(), Some(env)).unwrap();
+        assert_eq!(c.xmpp.secret.expose(), "from-env");
+        assert_eq!(c.xmpp.domains, vec!["a.example", "b.example"]);
+    }
+
+    #[test]
+    fn missing_secret_is_named() {
+        let e = load(&GOOD.replace("secret = \"s3cr3t\"\n", "")).unwrap_err();
+        assert_eq!(keys(e.clone()), vec!["xmpp.secret"]);
+        assert!(e.to_string().contains("STOX__XMPP__SECRET"));
+    }
+
+    #[test]
+    fn missing_required_key_is_named() {
+        let e = load(&GOOD.replace("domain = \"example.net\"\n", "")).unwrap_err();
+        assert_eq!(keys(e.clone()), vec!["sip.domain"], "{e}");
+    }
+
+    #[test]
+    fn bad_cidr_is_named() {
+        let e = load(&GOOD.replace("127.0.0.0/8", "127.0.0.0/99")).unwrap_err();
+        assert_eq!(keys(e.clone()), vec!["sip.trusted_peers"]);
+        assert!(e.to_string().contains("127.0.0.0/99"));
+    }
+
+    #[test]
+    fn unknown_transport_is_named() {
+        let e = load(&GOOD.replace("udp:127.0.0.1", "sctp:127.0.0.1")).unwrap_err();
+        assert_eq!(keys(e.clone()), vec!["sip.listen"]);
+        assert!(e.to_string().contains("unknown transport 'sctp'"));
+    }
+
+    #[test]
+    fn domain_listed_twice_is_named() {
+        let e = load(&GOOD.replace(
+            "domains = [\"example.com\"]",
+            "domains = [\"example.com\", \"Example.com\"]",
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("listed twice"), "{e}");
+    }
+
+    #[test]
+    fn several_problems_are_all_reported() {
+        let bad = GOOD
+            .replace("secret = \"s3cr3t\"\n", "")
+            .replace("127.0.0.0/8", "nonsense")
+            .replace("127.0.0.1:2855", "nowhere");
+        let k = keys(load(&bad).unwrap_err());
+        assert_eq!(k, vec!["xmpp.secret", "sip.trusted_peers", "msrp.listen"]);
+    }
+
+    #[test]
+    fn unknown_key_is_rejected() {
+        let e = load(&GOOD.replace("[msrp]", "[msrp]\nlisten_typo = 1")).unwrap_err();
+        assert!(e.to_string().contains("listen_typo"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let e =
+            load(&GOOD.replace("[msrp]", "[limits]\nxmpp_queue = \"many\"\n[msrp]")).unwrap_err();
+        assert!(e.to_string().contains("xmpp_queue"), "{e}");
+    }
+
+    #[test]
+    fn tls_listener_needs_cert() {
+        let e = load(&GOOD.replace("tcp:127.0.0.1:5070", "tls:127.0.0.1:5071")).unwrap_err();
+        assert_eq!(keys(e), vec!["sip.tls_cert"]);
+    }
+
+    #[test]
+    fn route_must_target_a_served_domain() {
+        let e = load(&format!(
+            "{GOOD}\n[[routes]]\nsip_domain = \"xmpp.example.net\"\nxmpp_domain = \"other.example\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(keys(e), vec!["routes[0].xmpp_domain"]);
+    }
+
+    #[test]
+    fn component_in_domains_is_rejected() {
+        let e = load(&GOOD.replace(
+            "domains = [\"example.com\"]",
+            "domains = [\"sip.example.com\"]",
+        ))
+        .unwrap_err();
+        assert_eq!(keys(e), vec!["xmpp.domains"]);
+    }
+
+    #[test]
+    fn host_names_allowed_for_server() {
+        let c = load(&GOOD.replace("127.0.0.1:5347", "localhost:5347")).unwrap();
+        assert_eq!(c.xmpp.server, "localhost:5347");
+        let e = load(&GOOD.replace("127.0.0.1:5347", "localhost")).unwrap_err();
+        assert_eq!(keys(e), vec!["xmpp.server"]);
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let e = Config::load_with_env(Path::new("/nonexistent/stox.toml"), None).unwrap_err();
+        assert!(e.to_string().contains("does not exist"));
+    }
+
+    #[test]
+    fn credentials_never_print_password() {
+        let c = SipCredential {
+            realm: "r".into(),
+            username: "u".into(),
+            password: Secret("hunter2".into()),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,74 @@
+//! `stox` command line: load and check the config, set up logging, run the gateway.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use stox::config::Config;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stox",
+    version,
+    about = "SIP <-> XMPP gateway (XMPP external component)"
+)]
+struct Args {
+    /// Configuration file (TOML). Every key can be overridden as STOX__SECTION__KEY.
+    #[arg(short, long, default_value = "component.toml")]
+    config: PathBuf,
+    /// Validate the configuration and exit: 0 if valid, 1 with one line per problem if not.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let cfg = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{}: invalid configuration:", args.config.display());
+            for p in &errors.0 {
+                eprintln!("  {p}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    if args.check {
+        println!("{}: configuration is valid", args.config.display());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&cfg);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(component = %cfg.xmpp.component, server = %cfg.xmpp.server, "stox {} starting", env!("CARGO_PKG_VERSION"));
+    match rt.block_on(stox::runtime::run(cfg, stox::runtime::signals())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(cfg: &Config) {
+    // RUST_LOG wins over the config so an operator can turn up logging without editing it.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,124 @@
+//! Stanza helpers shared by every feature: error replies (RFC 6120 §8.3) and namespaces.
+
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::jid::Jid;
+use xmpp_parsers::message::{Message, MessageType};
+use xmpp_parsers::presence::{Presence, Type as PresenceType};
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+
+pub const NS_GATEWAY: &str = "jabber:iq:gateway";
+pub const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+pub const NS_PING: &str = "urn:xmpp:ping";
+pub const NS_VERSION: &str = "jabber:iq:version";
+pub const NS_JID_ESCAPING: &str = "jid\\20escaping";
+
+/// The default error type of each condition (RFC 6120 §8.3.3).
+pub fn default_error_type(c: &DefinedCondition) -> ErrorType {
+    use DefinedCondition::*;
+    match c {
+        Forbidden | NotAuthorized | RegistrationRequired | SubscriptionRequired => ErrorType::Auth,
+        BadRequest | JidMalformed | NotAcceptable | PolicyViolation | Redirect { .. } => {
+            ErrorType::Modify
+        }
+        RecipientUnavailable | RemoteServerTimeout | ResourceConstraint | UnexpectedRequest => {
+            ErrorType::Wait
+        }
+        _ => ErrorType::Cancel,
+    }
+}
+
+/// An `<error/>` with the condition's default type and an English text.
+pub fn error(condition: DefinedCondition, text: impl Into<String>) -> StanzaError {
+    let type_ = default_error_type(&condition);
+    StanzaError::new(type_, condition, "en", text)
+}
+
+/// Error reply to an iq get/set: `from`/`to` swapped, same id (RFC 6120 §8.2).
+pub fn iq_error(from: Option<Jid>, to: Option<Jid>, id: String, err: StanzaError) -> Iq {
+    Iq::Error {
+        from: to,
+        to: from,
+        id,
+        error: err,
+        payload: None,
+    }
+}
+
+/// Error reply to a message; `None` for an error message (never answer an error).
+pub fn message_error(msg: &Message, err: StanzaError) -> Option<Message> {
+    if msg.type_ == MessageType::Error {
+        return None;
+    }
+    let mut reply = Message::new(msg.from.clone());
+    reply.from = msg.to.clone();
+    reply.id = msg.id.clone();
+    reply.type_ = MessageType::Error;
+    reply.thread = msg.thread.clone();
+    reply.payloads.push(err.into());
+    Some(reply)
+}
+
+/// Error reply to a presence; `None` for an error presence.
+pub fn presence_error(p: &Presence, err: StanzaError) -> Option<Presence> {
+    if p.type_ == PresenceType::Error {
+        return None;
+    }
+    let mut reply = Presence::new(PresenceType::Error);
+    reply.from = p.to.clone();
+    reply.to = p.from.clone();
+    reply.id = p.id.clone();
+    reply.payloads.push(err.into());
+    Some(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+    use xmpp_parsers::minidom::Element;
+
+    #[test]
+    fn default_types_follow_rfc6120() {
+        assert_eq!(
+            default_error_type(&DefinedCondition::Forbidden),
+            ErrorType::Auth
+        );
+        assert_eq!(
+            default_error_type(&DefinedCondition::BadRequest),
+            ErrorType::Modify
+        );
+        assert_eq!(
+            default_error_type(&DefinedCondition::RemoteServerTimeout),
+            ErrorType::Wait
+        );
+        assert_eq!(
+            default_error_type(&DefinedCondition::ServiceUnavailable),
+            ErrorType::Cancel
+        );
+    }
+
+    #[test]
+    fn message_error_swaps_and_keeps_id() {
+        let m: Element = "<message xmlns='jabber:component:accept' from='juliet@example.com/a' to='romeo@sip.example.com' id='m1'><body>hi</body></message>".parse().unwrap();
+        let m = Message::try_from(m).unwrap();
+        let e = message_error(&m, error(DefinedCondition::ItemNotFound, "Not Found")).unwrap();
+        assert_eq!(e.to, Some(Jid::from_str("juliet@example.com/a").unwrap()));
+        assert_eq!(
+            e.from,
+            Some(Jid::from_str("romeo@sip.example.com").unwrap())
+        );
+        assert_eq!(e.id, m.id);
+        let xml = String::from(&Element::from(e));
+        assert!(xml.contains("type='error'"), "{xml}");
+        assert!(xml.contains("item-not-found"), "{xml}");
+        assert!(xml.contains("Not Found"), "{xml}");
+    }
+
+    #[test]
+    fn errors_are_never_answered() {
+        let m: Element = "<message xmlns='jabber:component:accept' from='a@b' to='c@d' type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>".parse().unwrap();
+        let m = Message::try_from(m).unwrap();
+        assert!(message_error(&m, error(DefinedCondition::BadRequest, "x")).is_none());
+    }
+}
