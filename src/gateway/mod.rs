@@ -257,3 +257,197 @@ pub fn stanza_summary(s: &Stanza) -> String {
         Stanza::Presence(p) => format!("presence type={:?} to={}", p.type_, j(p.to.as_ref())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xmpp_parsers::minidom::Element;
+
+    fn core() -> Core {
+        let toml = "[xmpp]\ncomponent = \"sip.example.com\"\nsecret = \"x\"\ndomains = [\"example.com\"]\n[sip]\ndomain = \"example.net\"\n";
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, toml.as_bytes()).unwrap();
+        Core::new(&Config::load_with_env(f.path(), Some(Default::default())).unwrap())
+    }
+
+    /// Feeds one stanza (XML in the component namespace) and returns every output as XML.
+    fn run(core: &mut Core, xml: &str) -> Vec<String> {
+        let el: Element = xml.parse().unwrap();
+        let st = Stanza::try_from(el).unwrap();
+        core.handle_input(Instant::now(), Input::Stanza(st));
+        std::iter::from_fn(|| core.poll_output())
+            .map(|Output::Stanza(s)| String::from(&Element::from(s)))
+            .collect()
+    }
+
+    fn one(xml: &str) -> String {
+        let out = run(&mut core(), xml);
+        assert_eq!(out.len(), 1, "{out:?}");
+        out.into_iter().next().unwrap()
+    }
+
+    const NS: &str = "xmlns='jabber:component:accept'";
+
+    #[test]
+    fn disco_info_of_the_domain() {
+        let r = one(&format!(
+            "<iq {NS} type='get' id='1' from='juliet@example.com/b' to='sip.example.com'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+        ));
+        assert!(
+            r.contains("type='result'")
+                && r.contains("category='gateway'")
+                && r.contains("type='simple'"),
+            "{r}"
+        );
+        assert!(
+            r.contains("jid\\20escaping") && r.contains("jabber:iq:gateway"),
+            "{r}"
+        );
+        assert!(
+            r.contains("from='sip.example.com'") && r.contains("to='juliet@example.com/b'"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn disco_info_of_a_contact() {
+        let r = one(&format!(
+            "<iq {NS} type='get' id='1' from='juliet@example.com/b' to='romeo@sip.example.com'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+        ));
+        assert!(
+            r.contains("category='client'") && r.contains("type='phone'"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn disco_items_version_ping() {
+        let r = one(&format!(
+            "<iq {NS} type='get' id='1' from='juliet@example.com/b' to='sip.example.com'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>"
+        ));
+        assert!(
+            r.contains("type='result'") && r.contains("disco#items"),
+            "{r}"
+        );
+        let r = one(&format!(
+            "<iq {NS} type='get' id='2' from='juliet@example.com/b' to='sip.example.com'><query xmlns='jabber:iq:version'/></iq>"
+        ));
+        assert!(
+            r.contains("<name>stox</name>") && !r.contains("<os>"),
+            "{r}"
+        );
+        let r = one(&format!(
+            "<iq {NS} type='get' id='3' from='juliet@example.com/b' to='sip.example.com'><ping xmlns='urn:xmpp:ping'/></iq>"
+        ));
+        assert!(r.contains("type='result'") && r.contains("id='3'"), "{r}");
+    }
+
+    #[test]
+    fn gateway_prompt_and_translation() {
+        let r = one(&format!(
+            "<iq {NS} type='get' id='1' from='juliet@example.com/b' to='sip.example.com'><query xmlns='jabber:iq:gateway'/></iq>"
+        ));
+        assert!(
+            r.contains("<prompt>SIP address</prompt>") && r.contains("<desc>"),
+            "{r}"
+        );
+        let r = one(&format!(
+            "<iq {NS} type='set' id='2' from='juliet@example.com/b' to='sip.example.com'><query xmlns='jabber:iq:gateway'><prompt>romeo@example.net</prompt></query></iq>"
+        ));
+        assert!(r.contains("<jid>romeo@sip.example.com</jid>"), "{r}");
+        let r = one(&format!(
+            "<iq {NS} type='set' id='3' from='juliet@example.com/b' to='sip.example.com'><query xmlns='jabber:iq:gateway'/></iq>"
+        ));
+        assert!(r.contains("bad-request"), "{r}");
+        let r = one(&format!(
+            "<iq {NS} type='set' id='4' from='juliet@example.com/b' to='sip.example.com'><query xmlns='jabber:iq:gateway'><prompt>sips:romeo@example.net</prompt></query></iq>"
+        ));
+        assert!(r.contains("not-acceptable"), "{r}");
+    }
+
+    #[test]
+    fn unknown_and_unsupported_iqs_get_errors() {
+        let r = one(&format!(
+            "<iq {NS} type='get' id='1' from='juliet@example.com/b' to='sip.example.com'><query xmlns='urn:unknown'/></iq>"
+        ));
+        assert!(
+            r.contains("service-unavailable") && r.contains("type='cancel'"),
+            "{r}"
+        );
+        let r = one(&format!(
+            "<iq {NS} type='set' id='2' from='juliet@example.com/b' to='sip.example.com'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+        ));
+        assert!(r.contains("feature-not-implemented"), "{r}");
+        let r = one(&format!(
+            "<iq {NS} type='get' id='3' from='juliet@example.com/b' to='romeo@sip.example.com'><ping xmlns='urn:xmpp:ping'/></iq>"
+        ));
+        assert!(r.contains("service-unavailable"), "{r}");
+    }
+
+    #[test]
+    fn results_errors_and_broadcast_presence_are_not_answered() {
+        let mut c = core();
+        assert!(run(&mut c, &format!("<iq {NS} type='result' id='1' from='juliet@example.com/b' to='sip.example.com'/>")).is_empty());
+        assert!(run(&mut c, &format!("<iq {NS} type='error' id='2' from='juliet@example.com/b' to='sip.example.com'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")).is_empty());
+        assert!(
+            run(
+                &mut c,
+                &format!("<presence {NS} from='juliet@example.com/b' to='romeo@sip.example.com'/>")
+            )
+            .is_empty()
+        );
+        assert!(run(&mut c, &format!("<message {NS} type='error' id='3' from='juliet@example.com/b' to='romeo@sip.example.com'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")).is_empty());
+        assert_eq!(c.metrics().bounces, 1);
+    }
+
+    #[test]
+    fn messages_from_foreign_domains_are_forbidden() {
+        let r = one(&format!(
+            "<message {NS} id='m' from='mallory@evil.example/x' to='romeo@sip.example.com'><body>hi</body></message>"
+        ));
+        assert!(
+            r.contains("forbidden") && r.contains("type='auth'") && r.contains("id='m'"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn invalid_stanzas_get_bad_request() {
+        let mut c = core();
+        c.handle_input(
+            Instant::now(),
+            Input::InvalidStanza(InvalidStanza {
+                kind: "iq".into(),
+                from: Some("juliet@example.com/b".into()),
+                to: Some("sip.example.com".into()),
+                id: Some("x".into()),
+                type_: Some("get".into()),
+                reason: "no payload".into(),
+            }),
+        );
+        let out: Vec<_> = std::iter::from_fn(|| c.poll_output()).collect();
+        assert_eq!(out.len(), 1);
+        let Output::Stanza(s) = &out[0];
+        let xml = String::from(&Element::from(match s {
+            Stanza::Iq(i) => Stanza::Iq(i.clone()),
+            _ => panic!(),
+        }));
+        assert!(
+            xml.contains("bad-request") && xml.contains("no payload"),
+            "{xml}"
+        );
+        // an invalid error stanza is not answered
+        c.handle_input(
+            Instant::now(),
+            Input::InvalidStanza(InvalidStanza {
+                kind: "message".into(),
+                from: Some("juliet@example.com/b".into()),
+                to: None,
+                id: None,
+                type_: Some("error".into()),
+                reason: "x".into(),
+            }),
+        );
+        assert!(c.poll_output().is_none());
+    }
+}
