@@ -7,4 +7,5 @@
 pub mod config;
 pub mod gateway;
 pub mod runtime;
+pub mod sip;
 pub mod xmpp;

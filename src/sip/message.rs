@@ -1,0 +1,885 @@
+//! SIP message model, parser and serializer (RFC 3261 §7, §18.3, §20).
+//!
+//! Why ours and not rsipstack's `Request`/`Response` (see notes/rust-crates.md and the README):
+//! its parser cannot represent unknown methods (RFC 3261 §8.2.1 still requires a 405/501
+//! answer to them), stops silently at a non-UTF-8 header line, treats a bad Content-Length as
+//! 0, and writes only standard reason phrases — so "400 Missing Call-ID header" cannot be
+//! sent. Here the message is a start line, an ordered list of (canonical name, value) header
+//! fields and opaque body bytes; every rejection says why, and nothing panics on input.
+//! rsipstack's URI grammar is still used to validate SIP Request-URIs (see [`check_uri`]).
+
+use std::fmt::Write as _;
+
+/// Header fields in order. Names are canonical (compact forms expanded), values are
+/// unfolded and trimmed. A comma-separated field stays one entry; [`Headers::values`]
+/// splits list headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub Vec<(String, String)>);
+
+impl Headers {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every element of a list header across all its fields (`Via: a, b` + `Via: c`).
+    pub fn values<'a>(&'a self, name: &'a str) -> Vec<&'a str> {
+        self.get_all(name).flat_map(split_list).collect()
+    }
+
+    pub fn count(&self, name: &str) -> usize {
+        self.get_all(name).count()
+    }
+
+    pub fn push(&mut self, name: &str, value: impl Into<String>) {
+        self.0.push((canonical_name(name), value.into()));
+    }
+
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.remove(name);
+        self.push(name, value);
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Case-sensitive token (RFC 3261 §7.1); unknown methods are kept as they are.
+    pub method: String,
+    pub uri: String,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub code: u16,
+    pub reason: String,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Request(Request),
+    Response(Response),
+}
+
+/// Why a message was refused. `status` is what a request deserves (400, 505, 413…);
+/// `request` carries what was readable so a response can be addressed, when it can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub status: u16,
+    pub reason: String,
+    pub request: Option<Box<Request>>,
+}
+
+impl ParseError {
+    fn new(status: u16, reason: impl Into<String>) -> Self {
+        ParseError {
+            status,
+            reason: reason.into(),
+            request: None,
+        }
+    }
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.reason)
+    }
+}
+
+/// Compact forms (RFC 3261 §7.3.3 and the extensions that define one) and the canonical
+/// spelling of multi-word names.
+pub fn canonical_name(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    let c = match lower.as_str() {
+        "i" | "call-id" => "Call-ID",
+        "m" | "contact" => "Contact",
+        "e" | "content-encoding" => "Content-Encoding",
+        "l" | "content-length" => "Content-Length",
+        "c" | "content-type" => "Content-Type",
+        "f" | "from" => "From",
+        "s" | "subject" => "Subject",
+        "k" | "supported" => "Supported",
+        "t" | "to" => "To",
+        "v" | "via" => "Via",
+        "o" | "event" => "Event",
+        "u" | "allow-events" => "Allow-Events",
+        "r" | "refer-to" => "Refer-To",
+        "b" | "referred-by" => "Referred-By",
+        "x" | "session-expires" => "Session-Expires",
+        "a" | "accept-contact" => "Accept-Contact",
+        "j" | "reject-contact" => "Reject-Contact",
+        "d" | "request-disposition" => "Request-Disposition",
+        "y" | "identity" => "Identity",
+        "cseq" => "CSeq",
+        "www-authenticate" => "WWW-Authenticate",
+        "max-forwards" => "Max-Forwards",
+        "record-route" => "Record-Route",
+        "route" => "Route",
+        "content-language" => "Content-Language",
+        "call-info" => "Call-Info",
+        "subscription-state" => "Subscription-State",
+        "proxy-authenticate" => "Proxy-Authenticate",
+        "proxy-authorization" => "Proxy-Authorization",
+        "authorization" => "Authorization",
+        "retry-after" => "Retry-After",
+        "user-agent" => "User-Agent",
+        "min-expires" => "Min-Expires",
+        _ => {
+            // Title-Case each dash-separated word; unknown names keep their letters.
+            let mut out = String::with_capacity(name.len());
+            let mut up = true;
+            for ch in name.chars() {
+                if up {
+                    out.extend(ch.to_uppercase());
+                } else {
+                    out.extend(ch.to_lowercase());
+                }
+                up = ch == '-';
+            }
+            return out;
+        }
+    };
+    c.to_string()
+}
+
+/// RFC 3261 `token` characters.
+pub fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_char)
+}
+
+/// Splits a header value at top-level commas (not inside quotes or `<>`).
+pub fn split_list(v: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut quoted, mut angle, mut escaped) = (false, false, false);
+    let mut start = 0;
+    for (i, c) in v.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                let part = v[start..i].trim();
+                if !part.is_empty() {
+                    out.push(part);
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let part = v[start..].trim();
+    if !part.is_empty() {
+        out.push(part);
+    }
+    out
+}
+
+/// Headers whose values may be comma lists (RFC 3261 §7.3.1); others are never split.
+pub const LIST_HEADERS: &[&str] = &[
+    "Via",
+    "Route",
+    "Record-Route",
+    "Contact",
+    "Allow",
+    "Supported",
+    "Require",
+    "Proxy-Require",
+    "Unsupported",
+    "Accept",
+    "Accept-Encoding",
+    "Accept-Language",
+    "Allow-Events",
+    "Content-Encoding",
+    "Content-Language",
+    "Call-Info",
+    "Warning",
+];
+
+/// Where the header section ends: index just past `\r\n\r\n`.
+pub fn header_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+/// Parses one message. `datagram`: the bytes are a whole UDP datagram (extra bytes after
+/// Content-Length are discarded, RFC 3261 §18.3); otherwise Content-Length must match.
+pub fn parse(input: &[u8], datagram: bool, max_size: usize) -> Result<Message, ParseError> {
+    // RFC 3261 §7.5: ignore CRLFs before the start line.
+    let start = input
+        .iter()
+        .position(|b| *b != b'\r' && *b != b'\n')
+        .unwrap_or(input.len());
+    let buf = input.get(start..).unwrap_or_default();
+    if buf.is_empty() {
+        return Err(ParseError::new(400, "Empty message"));
+    }
+    if buf.len() > max_size {
+        return Err(ParseError::new(513, "Message Too Large"));
+    }
+    let head_end =
+        header_end(buf).ok_or_else(|| ParseError::new(400, "No blank line after the headers"))?;
+    let head = buf.get(..head_end - 4).unwrap_or_default();
+    let head = std::str::from_utf8(head)
+        .map_err(|_| ParseError::new(400, "Header section is not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let start_line = lines.next().unwrap_or_default();
+
+    let mut headers = Headers::default();
+    let mut bad_header: Option<String> = None;
+    for line in lines {
+        if line.starts_with(' ') || line.starts_with('\t') {
+            // Folding (RFC 3261 §7.3.1): continuation of the previous value.
+            match headers.0.last_mut() {
+                Some((_, v)) => {
+                    if !v.is_empty() {
+                        v.push(' ');
+                    }
+                    v.push_str(line.trim());
+                }
+                None => bad_header = Some("Folded line before any header".into()),
+            }
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            bad_header
+                .get_or_insert_with(|| format!("Header line without colon: {}", truncate(line)));
+            continue;
+        };
+        let name = name.trim_end();
+        if !is_token(name) {
+            bad_header.get_or_insert_with(|| format!("Bad header name {}", truncate(name)));
+            continue;
+        }
+        headers
+            .0
+            .push((canonical_name(name), value.trim().to_string()));
+    }
+    let body_all = buf.get(head_end..).unwrap_or_default();
+
+    // Start line.
+    let mut parts = start_line.splitn(3, ' ');
+    let (a, b, c) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    if a.starts_with("SIP/") {
+        if !a.eq_ignore_ascii_case("SIP/2.0") {
+            return Err(ParseError::new(505, "Version Not Supported"));
+        }
+        let code: u16 = b
+            .parse()
+            .ok()
+            .filter(|c| (100..=699).contains(c) && b.len() == 3)
+            .ok_or_else(|| ParseError::new(400, format!("Bad status code {}", truncate(b))))?;
+        if headers.get("CSeq").and_then(parse_cseq).is_none() {
+            return Err(ParseError::new(400, "Bad CSeq header in response"));
+        }
+        if headers
+            .values("Via")
+            .first()
+            .and_then(|v| Via::parse(v))
+            .is_none()
+        {
+            return Err(ParseError::new(400, "Bad Via header in response"));
+        }
+        let body = take_body(&headers, body_all, datagram).map_err(|r| ParseError::new(400, r))?;
+        if let Some(r) = bad_header {
+            return Err(ParseError::new(400, r));
+        }
+        return Ok(Message::Response(Response {
+            code,
+            reason: c.to_string(),
+            headers,
+            body,
+        }));
+    }
+
+    if !is_token(a) {
+        return Err(ParseError::new(400, "Bad Request-Line"));
+    }
+    let mut req = Request {
+        method: a.to_string(),
+        uri: b.to_string(),
+        headers,
+        body: Vec::new(),
+    };
+    let fail = |status: u16, reason: String, req: &Request| ParseError {
+        status,
+        reason,
+        request: Some(Box::new(req.clone())),
+    };
+    if c.is_empty() || b.is_empty() || c.contains(' ') {
+        return Err(fail(400, "Bad Request-Line".into(), &req));
+    }
+    if c != c.trim_end() {
+        return Err(fail(
+            400,
+            "Bad Request-Line (trailing whitespace)".into(),
+            &req,
+        ));
+    }
+    if !c.eq_ignore_ascii_case("SIP/2.0") {
+        return Err(fail(505, "Version Not Supported".into(), &req));
+    }
+    if let Some(r) = bad_header {
+        return Err(fail(400, r, &req));
+    }
+    for h in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        if req.headers.get(h).is_none_or(|v| v.is_empty()) {
+            return Err(fail(400, format!("Missing {h} header"), &req));
+        }
+    }
+    for h in [
+        "From",
+        "To",
+        "Call-ID",
+        "CSeq",
+        "Max-Forwards",
+        "Content-Length",
+        "Content-Type",
+    ] {
+        if req.headers.count(h) > 1 {
+            return Err(fail(400, format!("More than one {h} header"), &req));
+        }
+    }
+    let (seq, cseq_method) = parse_cseq(req.headers.get("CSeq").unwrap_or_default())
+        .ok_or_else(|| fail(400, "Bad CSeq header".into(), &req))?;
+    let _ = seq;
+    if cseq_method != req.method {
+        return Err(fail(
+            400,
+            "CSeq method does not match the request method".into(),
+            &req,
+        ));
+    }
+    if let Some(mf) = req.headers.get("Max-Forwards")
+        && mf.parse::<u8>().is_err()
+    {
+        return Err(fail(400, "Bad Max-Forwards header".into(), &req));
+    }
+    if let Err(r) = check_uri(&req.uri) {
+        return Err(fail(400, r, &req));
+    }
+    for v in req.headers.values("Via") {
+        if Via::parse(v).is_none() {
+            return Err(fail(400, "Bad Via header".into(), &req));
+        }
+    }
+    for h in ["From", "To"] {
+        if NameAddr::parse(req.headers.get(h).unwrap_or_default()).is_none() {
+            return Err(fail(400, format!("Bad {h} header"), &req));
+        }
+    }
+    for v in req.headers.values("Contact") {
+        if v != "*" && NameAddr::parse(v).is_none() {
+            return Err(fail(400, "Bad Contact header".into(), &req));
+        }
+    }
+    match take_body(&req.headers, body_all, datagram) {
+        Ok(b) => req.body = b,
+        Err(r) => return Err(fail(400, r, &req)),
+    }
+    Ok(Message::Request(req))
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+fn take_body(headers: &Headers, body: &[u8], datagram: bool) -> Result<Vec<u8>, String> {
+    let cl = match headers.get("Content-Length") {
+        Some(v) => Some(
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| "Bad Content-Length header".to_string())?,
+        ),
+        None => None,
+    };
+    match cl {
+        Some(n) if n > body.len() => Err("Content-Length larger than the body".into()),
+        Some(n) => Ok(body.get(..n).unwrap_or_default().to_vec()),
+        None if datagram => Ok(body.to_vec()),
+        None => Err("Missing Content-Length on a stream transport".into()),
+    }
+}
+
+/// `CSeq: 4711 INVITE` → (4711, "INVITE"); the number must be < 2^31 (RFC 3261 §8.1.1.5).
+pub fn parse_cseq(v: &str) -> Option<(u32, String)> {
+    let mut it = v.split_whitespace();
+    let n: u32 = it.next()?.parse().ok()?;
+    let m = it.next()?;
+    if it.next().is_some() || n >= 1 << 31 || !is_token(m) {
+        return None;
+    }
+    Some((n, m.to_string()))
+}
+
+/// A Request-URI we can route on: `sip:`/`sips:` checked against rsipstack's URI grammar;
+/// other absolute URIs (`tel:`, `im:`, `pres:`) need a scheme and no whitespace.
+pub fn check_uri(uri: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return Err("Request-URI has no scheme".into());
+    };
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        return Err("Bad Request-URI scheme".into());
+    }
+    if rest.is_empty() || uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err("Bad Request-URI".into());
+    }
+    if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+        let host = rest.rsplit('@').next().unwrap_or_default();
+        if host.is_empty() || host.starts_with(';') || host.starts_with(':') {
+            return Err("Request-URI has no host".into());
+        }
+        // RFC 3261 §19.1.1: no headers component in a Request-URI.
+        if host.contains('?') {
+            return Err("Request-URI must not carry headers".into());
+        }
+        rsipstack::sip::parse_uri(uri).map_err(|_| "Bad Request-URI".to_string())?;
+    }
+    Ok(())
+}
+
+/// A parsed Via entry (RFC 3261 §20.42).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via {
+    pub transport: String,
+    pub host: String,
+    pub port: Option<u16>,
+    pub params: Vec<(String, Option<String>)>,
+}
+
+impl Via {
+    /// Tolerates LWS around `/` and `;` and in parameters, as RFC 3261 §7.3.1 allows and
+    /// RFC 4475 §3.1.1.1 exercises.
+    pub fn parse(v: &str) -> Option<Via> {
+        let (name, rest) = v.split_once('/')?;
+        let (ver, rest) = rest.split_once('/')?;
+        if !name.trim().eq_ignore_ascii_case("SIP") || ver.trim() != "2.0" {
+            return None;
+        }
+        let rest = rest.trim_start();
+        let tlen = rest.bytes().take_while(|b| is_token_char(*b)).count();
+        let transport = rest.get(..tlen)?;
+        let rest = rest.get(tlen..)?;
+        if transport.is_empty() || !rest.starts_with(|c: char| c.is_ascii_whitespace()) {
+            return None;
+        }
+        let mut parts = rest.trim().split(';');
+        let sent_by = parts.next()?.trim();
+        let (host, port) = split_host_port(sent_by)?;
+        let mut params = Vec::new();
+        for p in parts {
+            let p = p.trim();
+            if p.is_empty() {
+                return None;
+            }
+            match p.split_once('=') {
+                Some((k, v)) => {
+                    let (k, v) = (k.trim(), v.trim());
+                    if !is_token(k) || v.is_empty() {
+                        return None;
+                    }
+                    params.push((k.to_ascii_lowercase(), Some(v.to_string())))
+                }
+                None if is_token(p) => params.push((p.to_ascii_lowercase(), None)),
+                None => return None,
+            }
+        }
+        Some(Via {
+            transport: transport.to_ascii_uppercase(),
+            host,
+            port,
+            params,
+        })
+    }
+
+    pub fn param(&self, name: &str) -> Option<Option<&str>> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_deref())
+    }
+
+    pub fn branch(&self) -> Option<&str> {
+        self.param("branch").flatten()
+    }
+
+    /// `host[:port]` as it appears, for transaction matching (RFC 3261 §17.2.3).
+    pub fn sent_by(&self) -> String {
+        match self.port {
+            Some(p) if self.host.contains(':') => format!("[{}]:{p}", self.host),
+            Some(p) => format!("{}:{p}", self.host),
+            None => self.host.clone(),
+        }
+    }
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port`.
+pub fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
+    let s = s.trim();
+    if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest.split_once(']')?;
+        h.parse::<std::net::Ipv6Addr>().ok()?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p.parse().ok()?),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        return Some((h.to_string(), port));
+    }
+    let (h, port) = match s.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p.parse::<u16>().ok()?)),
+        None => (s, None),
+    };
+    if h.is_empty()
+        || !h
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+    {
+        return None;
+    }
+    Some((h.to_ascii_lowercase(), port))
+}
+
+impl Request {
+    pub fn cseq(&self) -> Option<(u32, String)> {
+        parse_cseq(self.headers.get("CSeq")?)
+    }
+
+    pub fn top_via(&self) -> Option<Via> {
+        Via::parse(self.headers.values("Via").first()?)
+    }
+
+    pub fn call_id(&self) -> &str {
+        self.headers.get("Call-ID").unwrap_or_default()
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut s = format!("{} {} SIP/2.0\r\n", self.method, self.uri);
+        write_headers(&mut s, &self.headers, self.body.len());
+        let mut b = s.into_bytes();
+        b.extend_from_slice(&self.body);
+        b
+    }
+}
+
+impl Response {
+    pub fn cseq(&self) -> Option<(u32, String)> {
+        parse_cseq(self.headers.get("CSeq")?)
+    }
+
+    pub fn top_via(&self) -> Option<Via> {
+        Via::parse(self.headers.values("Via").first()?)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // A reason phrase is TEXT-UTF8; CR/LF inside would split the message.
+        let reason: String = self
+            .reason
+            .chars()
+            .filter(|c| *c != '\r' && *c != '\n')
+            .collect();
+        let mut s = format!("SIP/2.0 {} {}\r\n", self.code, reason);
+        write_headers(&mut s, &self.headers, self.body.len());
+        let mut b = s.into_bytes();
+        b.extend_from_slice(&self.body);
+        b
+    }
+
+    /// A response to `req` (RFC 3261 §8.2.6.2): Vias, From, To, Call-ID and CSeq copied.
+    /// `to_tag` is added to To when it has none (every non-100 response needs one).
+    pub fn to_request(req: &Request, code: u16, reason: &str, to_tag: Option<&str>) -> Response {
+        let mut headers = Headers::default();
+        for (n, v) in &req.headers.0 {
+            if matches!(n.as_str(), "Via" | "From" | "Call-ID" | "CSeq") {
+                headers.0.push((n.clone(), v.clone()));
+            } else if n == "To" {
+                let has_tag = NameAddr::parse(v).is_some_and(|na| na.param("tag").is_some());
+                match to_tag {
+                    Some(t) if !has_tag && code != 100 => {
+                        headers.0.push((n.clone(), format!("{v};tag={t}")))
+                    }
+                    _ => headers.0.push((n.clone(), v.clone())),
+                }
+            }
+        }
+        if code == 100
+            && let Some(ts) = req.headers.get("Timestamp")
+        {
+            headers.push("Timestamp", ts);
+        }
+        Response {
+            code,
+            reason: reason.to_string(),
+            headers,
+            body: Vec::new(),
+        }
+    }
+}
+
+fn write_headers(s: &mut String, headers: &Headers, body_len: usize) {
+    for (n, v) in &headers.0 {
+        if n == "Content-Length" {
+            continue;
+        }
+        let v: String = v.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+        let _ = write!(s, "{n}: {v}\r\n");
+    }
+    let _ = write!(s, "Content-Length: {body_len}\r\n\r\n");
+}
+
+/// The standard reason phrase for a status code (RFC 3261 §21 and extensions).
+pub fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        100 => "Trying",
+        180 => "Ringing",
+        183 => "Session Progress",
+        200 => "OK",
+        202 => "Accepted",
+        301 => "Moved Permanently",
+        302 => "Moved Temporarily",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        410 => "Gone",
+        413 => "Request Entity Too Large",
+        415 => "Unsupported Media Type",
+        416 => "Unsupported URI Scheme",
+        420 => "Bad Extension",
+        423 => "Interval Too Brief",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
+        483 => "Too Many Hops",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        489 => "Bad Event",
+        491 => "Request Pending",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        504 => "Server Time-out",
+        505 => "Version Not Supported",
+        513 => "Message Too Large",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        604 => "Does Not Exist Anywhere",
+        606 => "Not Acceptable",
+        _ => "Unknown",
+    }
+}
+
+/// `"Display" <uri>;params` or `uri;params` (RFC 3261 §20.10, §25.1 name-addr / addr-spec).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameAddr {
+    /// Unquoted, unescaped display name.
+    pub display: Option<String>,
+    pub uri: String,
+    /// Header parameters (after `>`, or after the addr-spec).
+    pub params: Vec<(String, Option<String>)>,
+}
+
+impl NameAddr {
+    pub fn parse(v: &str) -> Option<NameAddr> {
+        let v = v.trim();
+        let (display, uri, rest) = if let Some(after) = v.strip_prefix('"') {
+            // quoted-string with \-escapes
+            let mut out = String::new();
+            let mut chars = after.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => out.push(chars.next()?.1),
+                    '"' => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => out.push(c),
+                }
+            }
+            let rest = after.get(end? + 1..)?.trim_start();
+            let inner = rest.strip_prefix('<')?;
+            let (uri, rest) = inner.split_once('>')?;
+            (Some(out), uri.trim(), rest)
+        } else if let Some(lt) = v.find('<') {
+            let name = v.get(..lt)?.trim();
+            // unquoted display-name = *(token LWS)
+            if !name
+                .bytes()
+                .all(|b| is_token_char(b) || b == b' ' || b == b'\t')
+            {
+                return None;
+            }
+            let (uri, rest) = v.get(lt + 1..)?.split_once('>')?;
+            (
+                (!name.is_empty()).then(|| name.to_string()),
+                uri.trim(),
+                rest,
+            )
+        } else {
+            // addr-spec: parameters after the first ';' belong to the header (§20.10)
+            match v.split_once(';') {
+                Some((u, _)) => (None, u.trim(), v.get(u.len()..).unwrap_or_default()),
+                None => (None, v, ""),
+            }
+        };
+        if uri.is_empty() || !uri.contains(':') || uri.contains(char::is_whitespace) {
+            return None;
+        }
+        // addr-spec without <> cannot carry '?' headers or ',' (RFC 3261 §20).
+        if !v.contains('<') && (uri.contains('?') || uri.contains(',')) {
+            return None;
+        }
+        let mut params = Vec::new();
+        for p in rest.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            match p.split_once('=') {
+                Some((k, v)) => {
+                    params.push((k.trim().to_ascii_lowercase(), Some(v.trim().to_string())))
+                }
+                None => params.push((p.to_ascii_lowercase(), None)),
+            }
+        }
+        Some(NameAddr {
+            display,
+            uri: uri.to_string(),
+            params,
+        })
+    }
+
+    pub fn param(&self, name: &str) -> Option<Option<&str>> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_deref())
+    }
+
+    pub fn tag(&self) -> Option<&str> {
+        self.param("tag").flatten()
+    }
+
+    /// Always `"display" <uri>;params`, escaping `"` and `\` in the display name
+    /// (RFC 3261 §25.1 quoted-pair) and keeping URI parameters inside the brackets.
+    pub fn to_header(&self) -> String {
+        let mut s = String::new();
+        if let Some(d) = &self.display {
+            s.push('"');
+            for c in d.chars() {
+                if c == '"' || c == '\\' {
+                    s.push('\\');
+                }
+                if c != '\r' && c != '\n' {
+                    s.push(c);
+                }
+            }
+            s.push_str("\" ");
+        }
+        let _ = write!(s, "<{}>", self.uri);
+        for (k, v) in &self.params {
+            match v {
+                Some(v) => {
+                    let _ = write!(s, ";{k}={v}");
+                }
+                None => {
+                    let _ = write!(s, ";{k}");
+                }
+            }
+        }
+        s
+    }
+}
+
+/// One unit cut from a stream transport (RFC 3261 §18.3, RFC 5626 §3.5.1 keepalives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// A whole message of this many bytes is at the start of the buffer.
+    Message(usize),
+    /// `CRLFCRLF` keepalive ping (answer with a CRLF pong); consume this many bytes.
+    Ping(usize),
+    /// A lone `CRLF` (a pong, or noise before a message); consume this many bytes.
+    Pong(usize),
+    /// Need more bytes.
+    Incomplete,
+}
+
+/// Finds the next frame in a stream buffer. `Err` means the stream is unusable (no valid
+/// Content-Length, or a header section longer than `max`) and must be closed.
+pub fn next_frame(buf: &[u8], max: usize) -> Result<Frame, String> {
+    if buf.starts_with(b"\r\n\r\n") {
+        return Ok(Frame::Ping(4));
+    }
+    if buf.starts_with(b"\r\n") {
+        return Ok(if buf.len() < 4 && b"\r\n\r\n".starts_with(buf) {
+            Frame::Incomplete
+        } else {
+            Frame::Pong(2)
+        });
+    }
+    let Some(head_end) = header_end(buf) else {
+        if buf.len() > max {
+            return Err(format!("no end of headers within {max} bytes"));
+        }
+        return Ok(Frame::Incomplete);
+    };
+    let head = String::from_utf8_lossy(buf.get(..head_end).unwrap_or_default());
+    let mut cl = None;
+    for line in head.split("\r\n") {
+        if let Some((n, v)) = line.split_once(':') {
+            let n = n.trim();
+            if n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("l") {
+                cl = Some(
+                    v.trim()
+                        .parse::<usize>()
+                        .map_err(|_| "bad Content-Length".to_string())?,
+                );
+            }
+        }
+    }
+    let cl = cl.ok_or("missing Content-Length on a stream transport")?;
+    let total = head_end.checked_add(cl).ok_or("Content-Length too large")?;
+    if total > max {
+        return Err(format!(
+            "message of {total} bytes exceeds the limit of {max}"
+        ));
+    }
+    Ok(if buf.len() >= total {
+        Frame::Message(total)
+    } else {
+        Frame::Incomplete
+    })
+}

@@ -1,0 +1,4 @@
+//! The SIP side: message codec, transactions (RFC 3261 §17) and the UA core, all sans-IO,
+//! plus `io`, the tokio transports.
+
+pub mod message;
