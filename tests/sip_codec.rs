@@ -384,18 +384,6 @@ Content-Length: 0
             "CSeq",
         ),
         (
-            "quotbal unterminated quote",
-            base("INVITE sip:user@example.com SIP/2.0", "")
-                .iter()
-                .copied()
-                .collect::<Vec<u8>>()
-                .iter()
-                .copied()
-                .collect(),
-            0,
-            "",
-        ),
-        (
             "ltgtruri <> around Request-URI",
             base("INVITE <sip:user@example.com> SIP/2.0", ""),
             400,
@@ -635,11 +623,7 @@ Content-Length: {CL}
     for cut in 0..msg.len() {
         assert_eq!(
             next_frame(&msg[..cut], MAX),
-            Ok(if cut == 0 {
-                Frame::Incomplete
-            } else {
-                Frame::Incomplete
-            }),
+            Ok(Frame::Incomplete),
             "cut {cut}"
         );
     }
