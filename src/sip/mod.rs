@@ -2,3 +2,4 @@
 //! plus `io`, the tokio transports.
 
 pub mod message;
+pub mod transaction;

@@ -1,0 +1,1081 @@
+//! RFC 3261 §17 transactions (with the RFC 6026 Accepted states), sans-IO.
+//!
+//! Why not rsipstack's transaction layer: it owns its sockets and tokio timers, so it cannot
+//! live inside our single-owner core, its timers cannot be driven by hand in tests, and
+//! because its transport parses first, a request with an unknown method never reaches the
+//! transaction user (RFC 3261 §8.2.1 wants a 405 for it). This layer takes parsed messages
+//! and `now`, and yields datagrams to send, messages for the transaction user, and the next
+//! deadline. Timers live in one ordered map, so a tick costs O(expired · log n), never O(n).
+//!
+//! One deliberate extension: a server INVITE transaction that sent a 2xx retransmits it
+//! (T1 doubling to T2) until the ACK arrives or 64·T1 passes — RFC 3261 §13.3.1.4 puts that
+//! on the UAS core; doing it here keeps every timer in one place. The ACK still goes up to
+//! the transaction user.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::message::{Headers, Message, NameAddr, Request, Response, Via};
+use crate::config::Transport;
+
+/// Where bytes go (or came from). Stream transports reuse the connection to `addr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Dest {
+    pub transport: Transport,
+    pub addr: SocketAddr,
+}
+
+impl Dest {
+    pub fn reliable(&self) -> bool {
+        self.transport != Transport::Udp
+    }
+}
+
+/// RFC 3261 §17.1.1.1 timer values; all configurable.
+#[derive(Debug, Clone, Copy)]
+pub struct Timers {
+    pub t1: Duration,
+    pub t2: Duration,
+    pub t4: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TxId(pub u64);
+
+#[derive(Debug)]
+pub enum TxOutput {
+    Send {
+        to: Dest,
+        bytes: Arc<Vec<u8>>,
+    },
+    /// A request for the transaction user; `tx` is `None` for an ACK to a 2xx (and stray
+    /// ACKs), which belong to no transaction.
+    Request {
+        tx: Option<TxId>,
+        req: Request,
+        from: Dest,
+    },
+    /// A response to a client transaction (1xx and finals; 2xx retransmissions too).
+    Response {
+        tx: TxId,
+        resp: Response,
+    },
+    /// Timer B/F fired: treat as a 408 (RFC 3261 §8.1.3.1).
+    Timeout {
+        tx: TxId,
+    },
+    /// A 2xx to an INVITE was never ACKed within 64·T1 (RFC 3261 §13.3.1.4).
+    AckTimeout {
+        tx: TxId,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ServerKey {
+    branch: String,
+    sent_by: String,
+    method: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    branch: String,
+    method: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Trying,
+    Proceeding,
+    Completed,
+    Confirmed,
+    Accepted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    /// A/E (client), G (server non-2xx), 2xx retransmission (server)
+    Retransmit,
+    /// B/F (client), H (server INVITE), L (server Accepted)
+    Expire,
+    /// D/K (client Completed), I/J (server), M (client Accepted)
+    Linger,
+}
+
+struct Tx {
+    server: Option<ServerKey>,
+    client: Option<ClientKey>,
+    invite: bool,
+    state: State,
+    dest: Dest,
+    /// Client: the request. Server: the last response sent.
+    bytes: Option<Arc<Vec<u8>>>,
+    /// Client INVITE: the request, to build the ACK for a non-2xx.
+    request: Option<Request>,
+    interval: Duration,
+    deadlines: [Option<Instant>; 3],
+    /// Server INVITE that sent a 2xx: Call-ID and CSeq number identify its ACK.
+    ack_key: Option<(String, u32)>,
+}
+
+impl Tx {
+    fn deadline(&self, k: TimerKind) -> Option<Instant> {
+        self.deadlines[k as usize]
+    }
+}
+
+pub struct TransactionLayer {
+    timers: Timers,
+    next_id: u64,
+    txs: HashMap<TxId, Tx>,
+    servers: HashMap<ServerKey, TxId>,
+    clients: HashMap<ClientKey, TxId>,
+    acks: HashMap<(String, u32), TxId>,
+    wheel: BTreeMap<(Instant, TxId, TimerKind), ()>,
+    out: VecDeque<TxOutput>,
+}
+
+fn sent_by_key(via: &Via) -> String {
+    format!("{}:{}", via.host, via.port.unwrap_or(5060))
+}
+
+fn server_key(req: &Request) -> Option<ServerKey> {
+    let via = req.top_via()?;
+    let method = if req.method == "ACK" {
+        "INVITE".to_string()
+    } else {
+        req.method.clone()
+    };
+    let branch = match via.branch() {
+        Some(b) if b.starts_with("z9hG4bK") => b.to_string(),
+        // RFC 2543 peers: fall back to the dialog identifiers (§17.2.3, simplified).
+        _ => {
+            let from_tag = NameAddr::parse(req.headers.get("From")?)?
+                .tag()
+                .unwrap_or_default()
+                .to_string();
+            format!("2543|{}|{}|{}", req.call_id(), req.cseq()?.0, from_tag)
+        }
+    };
+    Some(ServerKey {
+        branch,
+        sent_by: sent_by_key(&via),
+        method,
+    })
+}
+
+impl TransactionLayer {
+    pub fn new(timers: Timers) -> Self {
+        TransactionLayer {
+            timers,
+            next_id: 1,
+            txs: HashMap::new(),
+            servers: HashMap::new(),
+            clients: HashMap::new(),
+            acks: HashMap::new(),
+            wheel: BTreeMap::new(),
+            out: VecDeque::new(),
+        }
+    }
+
+    pub fn timers(&self) -> Timers {
+        self.timers
+    }
+
+    /// Live transactions.
+    pub fn len(&self) -> usize {
+        self.txs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.txs.is_empty()
+    }
+
+    pub fn poll_output(&mut self) -> Option<TxOutput> {
+        self.out.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.wheel.keys().next().map(|(t, _, _)| *t)
+    }
+
+    fn alloc(&mut self) -> TxId {
+        let id = TxId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    fn arm(&mut self, id: TxId, kind: TimerKind, at: Instant) {
+        if let Some(tx) = self.txs.get_mut(&id) {
+            if let Some(old) = tx.deadlines[kind as usize].take() {
+                self.wheel.remove(&(old, id, kind));
+            }
+            tx.deadlines[kind as usize] = Some(at);
+            self.wheel.insert((at, id, kind), ());
+        }
+    }
+
+    fn disarm(&mut self, id: TxId, kind: TimerKind) {
+        if let Some(tx) = self.txs.get_mut(&id)
+            && let Some(old) = tx.deadlines[kind as usize].take()
+        {
+            self.wheel.remove(&(old, id, kind));
+        }
+    }
+
+    fn terminate(&mut self, id: TxId) {
+        if let Some(tx) = self.txs.remove(&id) {
+            for (i, k) in [TimerKind::Retransmit, TimerKind::Expire, TimerKind::Linger]
+                .into_iter()
+                .enumerate()
+            {
+                if let Some(at) = tx.deadlines[i] {
+                    self.wheel.remove(&(at, id, k));
+                }
+            }
+            if let Some(k) = tx.server {
+                self.servers.remove(&k);
+            }
+            if let Some(k) = tx.client {
+                self.clients.remove(&k);
+            }
+            if let Some(k) = tx.ack_key {
+                self.acks.remove(&k);
+            }
+        }
+    }
+
+    fn send(&mut self, to: Dest, bytes: Arc<Vec<u8>>) {
+        self.out.push_back(TxOutput::Send { to, bytes });
+    }
+
+    /// Sends bytes outside any transaction (ACK for 2xx, stateless error responses).
+    pub fn send_stateless(&mut self, to: Dest, bytes: Vec<u8>) {
+        self.send(to, Arc::new(bytes));
+    }
+
+    /// A message from the transport. Requests get RFC 3581 `received`/`rport` stamped
+    /// on their top Via so that responses carry them.
+    pub fn on_message(&mut self, now: Instant, msg: Message, from: Dest) {
+        match msg {
+            Message::Request(req) => self.on_request(now, req, from),
+            Message::Response(resp) => self.on_response(now, resp),
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, mut req: Request, from: Dest) {
+        let reply_to = stamp_via(&mut req, from);
+        let Some(key) = server_key(&req) else {
+            // The parser guarantees Via/CSeq, so this is unreachable in practice; still, never panic.
+            return;
+        };
+        if let Some(&id) = self.servers.get(&key) {
+            self.on_retransmission(now, id, &req);
+            return;
+        }
+        if req.method == "ACK" {
+            // ACK to a 2xx: new branch, matched by dialog; stops our 2xx retransmissions.
+            if let Some((_, (num, _))) = Some(req.call_id().to_string()).zip(req.cseq())
+                && let Some(&id) = self.acks.get(&(req.call_id().to_string(), num))
+            {
+                self.terminate(id);
+            }
+            self.out.push_back(TxOutput::Request {
+                tx: None,
+                req,
+                from,
+            });
+            return;
+        }
+        let id = self.alloc();
+        let invite = req.method == "INVITE";
+        self.txs.insert(
+            id,
+            Tx {
+                server: Some(key.clone()),
+                client: None,
+                invite,
+                state: if invite {
+                    State::Proceeding
+                } else {
+                    State::Trying
+                },
+                dest: reply_to,
+                bytes: None,
+                request: None,
+                interval: self.timers.t1,
+                deadlines: [None; 3],
+                ack_key: None,
+            },
+        );
+        self.servers.insert(key, id);
+        if invite {
+            // §17.2.1: a 100 right away stops the client's INVITE retransmissions.
+            let trying = Response::to_request(&req, 100, "Trying", None);
+            let bytes = Arc::new(trying.to_bytes());
+            if let Some(tx) = self.txs.get_mut(&id) {
+                tx.bytes = Some(bytes.clone());
+            }
+            self.send(reply_to, bytes);
+        }
+        self.out.push_back(TxOutput::Request {
+            tx: Some(id),
+            req,
+            from,
+        });
+    }
+
+    fn on_retransmission(&mut self, now: Instant, id: TxId, req: &Request) {
+        let Some(tx) = self.txs.get_mut(&id) else {
+            return;
+        };
+        let dest = tx.dest;
+        match (tx.invite, req.method == "ACK", tx.state) {
+            // ACK for a non-2xx final: Completed → Confirmed, Timer I.
+            (true, true, State::Completed) => {
+                tx.state = State::Confirmed;
+                let linger = if dest.reliable() {
+                    Duration::ZERO
+                } else {
+                    self.timers.t4
+                };
+                self.disarm(id, TimerKind::Retransmit);
+                self.disarm(id, TimerKind::Expire);
+                self.arm(id, TimerKind::Linger, now + linger);
+            }
+            (_, true, _) => {}
+            (_, false, State::Proceeding | State::Completed | State::Accepted) => {
+                if let Some(b) = tx.bytes.clone() {
+                    self.send(dest, b);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The transaction user answers a server transaction.
+    pub fn respond(&mut self, now: Instant, id: TxId, resp: Response) {
+        let t = self.timers;
+        let Some(tx) = self.txs.get_mut(&id) else {
+            return;
+        };
+        if matches!(tx.state, State::Completed | State::Confirmed) || tx.server.is_none() {
+            return;
+        }
+        let bytes = Arc::new(resp.to_bytes());
+        tx.bytes = Some(bytes.clone());
+        let dest = tx.dest;
+        let invite = tx.invite;
+        let code = resp.code;
+        self.send(dest, bytes);
+        if code < 200 {
+            if let Some(tx) = self.txs.get_mut(&id) {
+                tx.state = State::Proceeding;
+            }
+            return;
+        }
+        if invite && code < 300 {
+            // RFC 6026 Accepted: absorb INVITE retransmissions, resend the 2xx until ACK.
+            let ack_key = resp.cseq().map(|(n, _)| {
+                (
+                    resp.headers.get("Call-ID").unwrap_or_default().to_string(),
+                    n,
+                )
+            });
+            if let Some(tx) = self.txs.get_mut(&id) {
+                tx.state = State::Accepted;
+                tx.interval = t.t1;
+                tx.ack_key = ack_key.clone();
+            }
+            if let Some(k) = ack_key {
+                self.acks.insert(k, id);
+            }
+            if !dest.reliable() {
+                self.arm(id, TimerKind::Retransmit, now + t.t1);
+            }
+            self.arm(id, TimerKind::Expire, now + 64 * t.t1);
+            return;
+        }
+        if let Some(tx) = self.txs.get_mut(&id) {
+            tx.state = State::Completed;
+            tx.interval = t.t1;
+        }
+        if invite {
+            if !dest.reliable() {
+                self.arm(id, TimerKind::Retransmit, now + t.t1); // G
+            }
+            self.arm(id, TimerKind::Expire, now + 64 * t.t1); // H
+        } else {
+            let j = if dest.reliable() {
+                Duration::ZERO
+            } else {
+                64 * t.t1
+            };
+            self.arm(id, TimerKind::Linger, now + j); // J
+        }
+    }
+
+    /// Starts a client transaction. The request must carry its own top Via with a fresh
+    /// `z9hG4bK` branch (the UA core builds it).
+    pub fn send_request(&mut self, now: Instant, req: Request, to: Dest) -> Option<TxId> {
+        let via = req.top_via()?;
+        let branch = via.branch()?.to_string();
+        let method = req.method.clone();
+        let key = ClientKey {
+            branch,
+            method: method.clone(),
+        };
+        let id = self.alloc();
+        let invite = method == "INVITE";
+        let bytes = Arc::new(req.to_bytes());
+        self.txs.insert(
+            id,
+            Tx {
+                server: None,
+                client: Some(key.clone()),
+                invite,
+                state: State::Trying,
+                dest: to,
+                bytes: Some(bytes.clone()),
+                request: invite.then(|| req.clone()),
+                interval: self.timers.t1,
+                deadlines: [None; 3],
+                ack_key: None,
+            },
+        );
+        self.clients.insert(key, id);
+        self.send(to, bytes);
+        if !to.reliable() {
+            self.arm(id, TimerKind::Retransmit, now + self.timers.t1); // A / E
+        }
+        self.arm(id, TimerKind::Expire, now + 64 * self.timers.t1); // B / F
+        Some(id)
+    }
+
+    fn on_response(&mut self, now: Instant, resp: Response) {
+        let t = self.timers;
+        let Some(via) = resp.top_via() else { return };
+        let Some(branch) = via.branch() else { return };
+        let Some((_, method)) = resp.cseq() else {
+            return;
+        };
+        let key = ClientKey {
+            branch: branch.to_string(),
+            method,
+        };
+        let Some(&id) = self.clients.get(&key) else {
+            tracing::debug!(
+                code = resp.code,
+                "response matches no transaction; dropped (RFC 3261 §18.1.2)"
+            );
+            return;
+        };
+        let Some(tx) = self.txs.get_mut(&id) else {
+            return;
+        };
+        let (invite, state, dest) = (tx.invite, tx.state, tx.dest);
+        let code = resp.code;
+        match state {
+            State::Trying | State::Proceeding => {
+                if code < 200 {
+                    tx.state = State::Proceeding;
+                    if invite {
+                        self.disarm(id, TimerKind::Retransmit);
+                    } else if !dest.reliable() {
+                        // §17.1.2.2: in Proceeding, E fires every T2.
+                        tx.interval = t.t2;
+                    }
+                    self.out.push_back(TxOutput::Response { tx: id, resp });
+                    return;
+                }
+                self.disarm(id, TimerKind::Retransmit);
+                self.disarm(id, TimerKind::Expire);
+                if invite && code < 300 {
+                    if let Some(tx) = self.txs.get_mut(&id) {
+                        tx.state = State::Accepted;
+                    }
+                    self.arm(id, TimerKind::Linger, now + 64 * t.t1); // M
+                } else if invite {
+                    let ack = tx_ack(self.txs.get(&id).and_then(|t| t.request.as_ref()), &resp);
+                    if let Some(tx) = self.txs.get_mut(&id) {
+                        tx.state = State::Completed;
+                        tx.bytes = ack.clone();
+                    }
+                    if let Some(ack) = ack {
+                        self.send(dest, ack);
+                    }
+                    let d = if dest.reliable() {
+                        Duration::ZERO
+                    } else {
+                        Duration::from_secs(32).max(64 * t.t1)
+                    };
+                    self.arm(id, TimerKind::Linger, now + d); // D
+                } else {
+                    if let Some(tx) = self.txs.get_mut(&id) {
+                        tx.state = State::Completed;
+                    }
+                    let k = if dest.reliable() {
+                        Duration::ZERO
+                    } else {
+                        t.t4
+                    };
+                    self.arm(id, TimerKind::Linger, now + k); // K
+                }
+                self.out.push_back(TxOutput::Response { tx: id, resp });
+            }
+            // Retransmitted non-2xx final to an INVITE: ACK again.
+            State::Completed if invite && code >= 300 => {
+                if let Some(b) = tx.bytes.clone() {
+                    self.send(dest, b);
+                }
+            }
+            // 2xx retransmissions go up to the TU, which ACKs each (RFC 6026 §8.4).
+            State::Accepted if (200..300).contains(&code) => {
+                self.out.push_back(TxOutput::Response { tx: id, resp });
+            }
+            _ => {}
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((&(at, id, kind), _)) = self.wheel.iter().next() {
+            if at > now {
+                break;
+            }
+            self.wheel.remove(&(at, id, kind));
+            let Some(tx) = self.txs.get_mut(&id) else {
+                continue;
+            };
+            if tx.deadline(kind) != Some(at) {
+                continue;
+            }
+            tx.deadlines[kind as usize] = None;
+            self.fire(now, id, kind);
+        }
+    }
+
+    fn fire(&mut self, now: Instant, id: TxId, kind: TimerKind) {
+        let t = self.timers;
+        let Some(tx) = self.txs.get_mut(&id) else {
+            return;
+        };
+        let is_client = tx.client.is_some();
+        match (kind, is_client, tx.state) {
+            (TimerKind::Retransmit, true, State::Trying | State::Proceeding) => {
+                // A doubles without bound (B ends it); E doubles up to T2.
+                let next = if tx.invite {
+                    tx.interval * 2
+                } else {
+                    (tx.interval * 2).min(t.t2)
+                };
+                let wait = if !tx.invite && tx.state == State::Proceeding {
+                    t.t2
+                } else {
+                    next
+                };
+                tx.interval = next;
+                let (dest, bytes) = (tx.dest, tx.bytes.clone());
+                if let Some(b) = bytes {
+                    self.send(dest, b);
+                }
+                self.arm(id, TimerKind::Retransmit, now + wait);
+            }
+            (TimerKind::Retransmit, false, State::Completed | State::Accepted) => {
+                // G, or the 2xx retransmission: T1 doubling up to T2.
+                tx.interval = (tx.interval * 2).min(t.t2);
+                let (dest, bytes, wait) = (tx.dest, tx.bytes.clone(), tx.interval);
+                if let Some(b) = bytes {
+                    self.send(dest, b);
+                }
+                self.arm(id, TimerKind::Retransmit, now + wait);
+            }
+            (TimerKind::Expire, true, State::Trying | State::Proceeding) => {
+                self.terminate(id);
+                self.out.push_back(TxOutput::Timeout { tx: id });
+            }
+            (TimerKind::Expire, false, State::Accepted) => {
+                // L without an ACK: tell the TU so it can end the dialog.
+                self.terminate(id);
+                self.out.push_back(TxOutput::AckTimeout { tx: id });
+            }
+            (TimerKind::Expire, false, State::Completed) => {
+                // H: the ACK never came.
+                self.terminate(id);
+            }
+            (TimerKind::Linger, _, _) => self.terminate(id),
+            _ => {}
+        }
+    }
+
+    /// The server INVITE transaction a CANCEL refers to (RFC 3261 §9.2: same branch and
+    /// sent-by), if it is still waiting for a final response.
+    pub fn invite_for_cancel(&self, cancel: &Request) -> Option<TxId> {
+        let mut key = server_key(cancel)?;
+        key.method = "INVITE".into();
+        let id = *self.servers.get(&key)?;
+        let tx = self.txs.get(&id)?;
+        (tx.state == State::Proceeding).then_some(id)
+    }
+
+    /// Is this server transaction still waiting for a final response?
+    pub fn is_pending(&self, id: TxId) -> bool {
+        self.txs
+            .get(&id)
+            .is_some_and(|t| matches!(t.state, State::Trying | State::Proceeding))
+    }
+}
+
+/// §18.2.1 / RFC 3581: `received` when the source differs from sent-by, `rport` filled in
+/// when asked for. Returns where responses must go (§18.2.2).
+fn stamp_via(req: &mut Request, from: Dest) -> Dest {
+    let Some(idx) = req.headers.0.iter().position(|(n, _)| n == "Via") else {
+        return from;
+    };
+    let first_field = req.headers.0[idx].1.clone();
+    let parts = super::message::split_list(&first_field);
+    let Some(top) = parts.first().and_then(|v| Via::parse(v)) else {
+        return from;
+    };
+    let ip = from.addr.ip().to_string();
+    let mut stamped = parts.first().map(|s| s.to_string()).unwrap_or_default();
+    let wants_rport = top.param("rport").is_some();
+    if (top.host != ip || wants_rport) && top.param("received").is_none() {
+        stamped.push_str(&format!(";received={ip}"));
+    }
+    if wants_rport {
+        // replace the bare rport with rport=<port>
+        stamped = stamped
+            .split(';')
+            .map(|p| {
+                if p.trim().eq_ignore_ascii_case("rport") {
+                    format!("rport={}", from.addr.port())
+                } else {
+                    p.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(";");
+    }
+    let rest: Vec<&str> = parts.iter().skip(1).copied().collect();
+    let mut value = stamped;
+    for r in rest {
+        value.push_str(", ");
+        value.push_str(r);
+    }
+    req.headers.0[idx].1 = value;
+    if from.reliable() || wants_rport {
+        return from;
+    }
+    let port = top.port.unwrap_or(5060);
+    Dest {
+        transport: from.transport,
+        addr: SocketAddr::new(from.addr.ip(), port),
+    }
+}
+
+/// §17.1.1.3: the ACK for a non-2xx final response, in the INVITE's transaction.
+fn tx_ack(invite: Option<&Request>, resp: &Response) -> Option<Arc<Vec<u8>>> {
+    let inv = invite?;
+    let mut h = Headers::default();
+    h.push("Via", *inv.headers.values("Via").first()?);
+    for r in inv.headers.get_all("Route") {
+        h.push("Route", r);
+    }
+    h.push("Max-Forwards", "70");
+    h.push("From", inv.headers.get("From")?);
+    h.push("To", resp.headers.get("To")?);
+    h.push("Call-ID", inv.call_id());
+    h.push("CSeq", format!("{} ACK", inv.cseq()?.0));
+    let ack = Request {
+        method: "ACK".into(),
+        uri: inv.uri.clone(),
+        headers: h,
+        body: Vec::new(),
+    };
+    Some(Arc::new(ack.to_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::message::parse;
+
+    const T1: Duration = Duration::from_millis(500);
+
+    fn udp() -> Dest {
+        Dest {
+            transport: Transport::Udp,
+            addr: "192.0.2.10:5060".parse().unwrap(),
+        }
+    }
+    fn tcp() -> Dest {
+        Dest {
+            transport: Transport::Tcp,
+            addr: "192.0.2.10:5060".parse().unwrap(),
+        }
+    }
+
+    fn request(method: &str, branch: &str) -> Request {
+        let m = format!(
+            "{method} sip:juliet@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch={branch};rport\r\nFrom: <sip:romeo@example.net>;tag=a1\r\nTo: <sip:juliet@example.com>\r\nCall-ID: c1\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        match parse(m.as_bytes(), true, 65535).unwrap() {
+            Message::Request(r) => r,
+            _ => unreachable!(),
+        }
+    }
+
+    fn response_to(req: &Request, code: u16) -> Response {
+        Response::to_request(
+            req,
+            code,
+            crate::sip::message::reason_phrase(code),
+            Some("b2"),
+        )
+    }
+
+    fn drain(l: &mut TransactionLayer) -> Vec<TxOutput> {
+        std::iter::from_fn(|| l.poll_output()).collect()
+    }
+
+    fn sends(out: &[TxOutput]) -> usize {
+        out.iter()
+            .filter(|o| matches!(o, TxOutput::Send { .. }))
+            .count()
+    }
+
+    /// Runs the clock to `until`, stepping by the layer's own deadlines; returns send times.
+    fn run_until(
+        l: &mut TransactionLayer,
+        start: Instant,
+        until: Duration,
+    ) -> (Vec<u128>, Vec<TxOutput>) {
+        let mut times = vec![];
+        let mut other = vec![];
+        while let Some(t) = l.poll_timeout() {
+            if t > start + until {
+                break;
+            }
+            l.handle_timeout(t);
+            for o in drain(l) {
+                match o {
+                    TxOutput::Send { .. } => times.push((t - start).as_millis()),
+                    o => other.push(o),
+                }
+            }
+        }
+        (times, other)
+    }
+
+    #[test]
+    fn nict_retransmits_e_doubling_to_t2_then_times_out_with_f() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let now = Instant::now();
+        let id = l
+            .send_request(now, request("MESSAGE", "z9hG4bKc1"), udp())
+            .unwrap();
+        assert_eq!(sends(&drain(&mut l)), 1);
+        let (times, other) = run_until(&mut l, now, Duration::from_secs(40));
+        assert_eq!(
+            times,
+            vec![
+                500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500
+            ]
+        );
+        assert!(
+            matches!(other.as_slice(), [TxOutput::Timeout { tx }] if *tx == id),
+            "{other:?}"
+        );
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn nict_over_tcp_never_retransmits() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let now = Instant::now();
+        l.send_request(now, request("MESSAGE", "z9hG4bKc2"), tcp())
+            .unwrap();
+        drain(&mut l);
+        let (times, other) = run_until(&mut l, now, Duration::from_secs(40));
+        assert!(times.is_empty());
+        assert!(matches!(other.as_slice(), [TxOutput::Timeout { .. }]));
+    }
+
+    #[test]
+    fn nict_final_response_completes_and_lingers_t4() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let now = Instant::now();
+        let req = request("MESSAGE", "z9hG4bKc3");
+        let id = l.send_request(now, req.clone(), udp()).unwrap();
+        drain(&mut l);
+        l.on_message(
+            now + T1 / 2,
+            Message::Response(response_to(&req, 200)),
+            udp(),
+        );
+        let out = drain(&mut l);
+        assert!(
+            matches!(out.as_slice(), [TxOutput::Response { tx, resp }] if *tx == id && resp.code == 200)
+        );
+        // a retransmitted 200 is absorbed
+        l.on_message(now + T1, Message::Response(response_to(&req, 200)), udp());
+        assert!(drain(&mut l).is_empty());
+        assert_eq!(
+            l.poll_timeout(),
+            Some(now + T1 / 2 + Duration::from_secs(5))
+        );
+        l.handle_timeout(now + Duration::from_secs(6));
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn ict_timer_a_doubles_and_b_times_out() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let now = Instant::now();
+        l.send_request(now, request("INVITE", "z9hG4bKi1"), udp())
+            .unwrap();
+        drain(&mut l);
+        let (times, other) = run_until(&mut l, now, Duration::from_secs(40));
+        assert_eq!(times, vec![500, 1500, 3500, 7500, 15500, 31500]);
+        assert!(matches!(other.as_slice(), [TxOutput::Timeout { .. }]));
+    }
+
+    #[test]
+    fn ict_non_2xx_is_acked_in_transaction_and_again_on_retransmission() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let now = Instant::now();
+        let req = request("INVITE", "z9hG4bKi2");
+        l.send_request(now, req.clone(), udp()).unwrap();
+        drain(&mut l);
+        l.on_message(now, Message::Response(response_to(&req, 100)), udp());
+        assert_eq!(drain(&mut l).len(), 1);
+        // Proceeding: no more INVITE retransmissions
+        l.on_message(now, Message::Response(response_to(&req, 486)), udp());
+        let out = drain(&mut l);
+        let ack = out
+            .iter()
+            .find_map(|o| match o {
+                TxOutput::Send { bytes, .. } => Some(String::from_utf8_lossy(bytes).to_string()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(
+            ack.starts_with("ACK sip:juliet@example.com SIP/2.0\r\n"),
+            "{ack}"
+        );
+        assert!(
+            ack.contains("branch=z9hG4bKi2")
+                && ack.contains("CSeq: 1 ACK")
+                && ack.contains("tag=b2"),
+            "{ack}"
+        );
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, TxOutput::Response { resp, .. } if resp.code == 486))
+        );
+        l.on_message(now, Message::Response(response_to(&req, 486)), udp());
+        let out = drain(&mut l);
+        assert_eq!(sends(&out), 1, "ACK resent, response not passed up again");
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn ict_2xx_goes_up_and_retransmissions_too() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let now = Instant::now();
+        let req = request("INVITE", "z9hG4bKi3");
+        l.send_request(now, req.clone(), udp()).unwrap();
+        drain(&mut l);
+        l.on_message(now, Message::Response(response_to(&req, 200)), udp());
+        l.on_message(now, Message::Response(response_to(&req, 200)), udp());
+        let out = drain(&mut l);
+        assert_eq!(
+            out.iter()
+                .filter(|o| matches!(o, TxOutput::Response { .. }))
+                .count(),
+            2
+        );
+        assert_eq!(sends(&out), 0, "the TU sends the ACK for a 2xx");
+        l.handle_timeout(now + 64 * T1);
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn nist_absorbs_retransmissions_and_replays_the_final() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let now = Instant::now();
+        let req = request("MESSAGE", "z9hG4bKs1");
+        l.on_message(now, Message::Request(req.clone()), udp());
+        let out = drain(&mut l);
+        let TxOutput::Request {
+            tx: Some(id),
+            req: got,
+            ..
+        } = &out[0]
+        else {
+            panic!("{out:?}")
+        };
+        // RFC 3581: rport filled in, received added
+        assert!(
+            got.headers.get("Via").unwrap().contains("rport=5060"),
+            "{:?}",
+            got.headers.get("Via")
+        );
+        let id = *id;
+        // retransmission before the TU answered: absorbed
+        l.on_message(now, Message::Request(req.clone()), udp());
+        assert!(drain(&mut l).is_empty());
+        l.respond(now, id, response_to(&req, 200));
+        assert_eq!(sends(&drain(&mut l)), 1);
+        l.on_message(now, Message::Request(req.clone()), udp());
+        assert_eq!(sends(&drain(&mut l)), 1, "final response replayed");
+        l.handle_timeout(now + 64 * T1);
+        assert!(l.is_empty());
+        // after Timer J the same branch is a new transaction
+        l.on_message(now + 64 * T1, Message::Request(req), udp());
+        assert!(matches!(
+            drain(&mut l).as_slice(),
+            [TxOutput::Request { tx: Some(_), .. }]
+        ));
+    }
+
+    #[test]
+    fn ist_sends_100_then_retransmits_non_2xx_until_ack() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let now = Instant::now();
+        let req = request("INVITE", "z9hG4bKs2");
+        l.on_message(now, Message::Request(req.clone()), udp());
+        let out = drain(&mut l);
+        assert_eq!(sends(&out), 1, "100 Trying");
+        let id = out
+            .iter()
+            .find_map(|o| match o {
+                TxOutput::Request { tx, .. } => *tx,
+                _ => None,
+            })
+            .unwrap();
+        l.respond(now, id, response_to(&req, 486));
+        drain(&mut l);
+        let (times, _) = run_until(&mut l, now, Duration::from_millis(4000));
+        assert_eq!(times, vec![500, 1500, 3500]);
+        // the ACK (same branch) stops Timer G, and goes nowhere else
+        let ack = request("ACK", "z9hG4bKs2");
+        l.on_message(now + Duration::from_secs(4), Message::Request(ack), udp());
+        assert!(drain(&mut l).is_empty());
+        let (times, _) = run_until(&mut l, now, Duration::from_secs(60));
+        assert!(times.is_empty());
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn ist_2xx_is_retransmitted_until_the_ack_which_goes_up() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let now = Instant::now();
+        let req = request("INVITE", "z9hG4bKs3");
+        l.on_message(now, Message::Request(req.clone()), udp());
+        let id = drain(&mut l)
+            .into_iter()
+            .find_map(|o| match o {
+                TxOutput::Request { tx, .. } => tx,
+                _ => None,
+            })
+            .unwrap();
+        l.respond(now, id, response_to(&req, 200));
+        drain(&mut l);
+        let (times, _) = run_until(&mut l, now, Duration::from_millis(2000));
+        assert_eq!(times, vec![500, 1500]);
+        let ack = request("ACK", "z9hG4bKother");
+        l.on_message(now + Duration::from_secs(2), Message::Request(ack), udp());
+        assert!(matches!(
+            drain(&mut l).as_slice(),
+            [TxOutput::Request { tx: None, .. }]
+        ));
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn ist_2xx_without_ack_reports_ack_timeout() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let now = Instant::now();
+        let req = request("INVITE", "z9hG4bKs4");
+        l.on_message(now, Message::Request(req.clone()), tcp());
+        let id = drain(&mut l)
+            .into_iter()
+            .find_map(|o| match o {
+                TxOutput::Request { tx, .. } => tx,
+                _ => None,
+            })
+            .unwrap();
+        l.respond(now, id, response_to(&req, 200));
+        drain(&mut l);
+        let (times, other) = run_until(&mut l, now, Duration::from_secs(40));
+        assert!(times.is_empty(), "no retransmission over TCP");
+        assert!(matches!(other.as_slice(), [TxOutput::AckTimeout { .. }]));
+    }
+
+    #[test]
+    fn cancel_finds_its_invite() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let now = Instant::now();
+        let inv = request("INVITE", "z9hG4bKs5");
+        l.on_message(now, Message::Request(inv.clone()), udp());
+        let id = drain(&mut l)
+            .into_iter()
+            .find_map(|o| match o {
+                TxOutput::Request { tx, .. } => tx,
+                _ => None,
+            })
+            .unwrap();
+        let cancel = request("CANCEL", "z9hG4bKs5");
+        assert_eq!(l.invite_for_cancel(&cancel), Some(id));
+        assert_eq!(l.invite_for_cancel(&request("CANCEL", "z9hG4bKnone")), None);
+        l.respond(now, id, response_to(&inv, 487));
+        assert_eq!(l.invite_for_cancel(&cancel), None);
+    }
+
+    #[test]
+    fn configurable_t1() {
+        let mut l = TransactionLayer::new(Timers {
+            t1: Duration::from_millis(20),
+            t2: Duration::from_millis(80),
+            t4: Duration::from_millis(100),
+        });
+        let now = Instant::now();
+        l.send_request(now, request("OPTIONS", "z9hG4bKt"), udp())
+            .unwrap();
+        drain(&mut l);
+        let (times, other) = run_until(&mut l, now, Duration::from_secs(2));
+        assert_eq!(&times[..4], &[20, 60, 140, 220]);
+        assert!(matches!(other.as_slice(), [TxOutput::Timeout { .. }]));
+    }
+
+    #[test]
+    fn many_transactions_tick_cheaply() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let now = Instant::now();
+        for i in 0..10_000 {
+            l.send_request(now, request("MESSAGE", &format!("z9hG4bKm{i}")), tcp())
+                .unwrap();
+        }
+        drain(&mut l);
+        // nothing due: a tick touches nothing
+        l.handle_timeout(now + Duration::from_secs(1));
+        assert!(drain(&mut l).is_empty());
+        assert_eq!(l.len(), 10_000);
+        l.handle_timeout(now + 64 * T1);
+        assert_eq!(drain(&mut l).len(), 10_000);
+        assert!(l.is_empty());
+    }
+}
