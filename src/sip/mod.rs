@@ -1,5 +1,7 @@
 //! The SIP side: message codec, transactions (RFC 3261 §17) and the UA core, all sans-IO,
 //! plus `io`, the tokio transports.
 
+pub mod auth;
 pub mod message;
 pub mod transaction;
+pub mod ua;

@@ -1,0 +1,931 @@
+//! The SIP user-agent core (RFC 3261 §8), sans-IO: everything between the transport and
+//! the interworking logic that every request gets regardless of what it is for.
+//!
+//! UAS side, in order (§8.2): trusted source (else 403 or drop), parse (malformed → 400 with
+//! the reason as phrase), transaction matching, method (405 + Allow, also for methods the
+//! parser has never heard of), Max-Forwards 0 (483), `Require` (420 + Unsupported),
+//! OPTIONS (200 + Allow/Accept/Supported), CANCEL (200, then 487 to the INVITE), and
+//! in-dialog requests for unknown dialogs (481). What survives goes to the transaction user.
+//!
+//! UAC side: Via with a fresh branch and `rport`, Max-Forwards 70, the outbound proxy as a
+//! preloaded loose Route, digest credentials for a 401/407 (retried once, never looped), and
+//! a failure event with a SIP status when no response ever comes.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use rand::{Rng, SeedableRng};
+
+use super::auth::{self, Challenge};
+use super::message::{self, Headers, Message, NameAddr, Request, Response, reason_phrase};
+use super::transaction::{Dest, Timers, TransactionLayer, TxId, TxOutput};
+use crate::config::{Config, Transport};
+
+/// Settings of the UA core, derived from the config.
+#[derive(Debug, Clone)]
+pub struct UaConfig {
+    pub trusted: Vec<IpNet>,
+    pub drop_untrusted: bool,
+    /// Host for Via sent-by and Contact.
+    pub public_host: String,
+    /// Listening port per transport, for Via sent-by.
+    pub ports: Vec<(Transport, u16)>,
+    /// Outbound proxy: where requests go, and the Route that says so.
+    pub outbound_proxy: Option<(Dest, String)>,
+    pub credentials: Vec<(String, String, String)>,
+    pub timers: Timers,
+    pub max_message: usize,
+    /// Methods the transaction user handles (plus OPTIONS, ACK, CANCEL handled here).
+    pub methods: Vec<String>,
+    /// Option tags we support in `Require`.
+    pub supported: Vec<String>,
+    /// `Accept` advertised in OPTIONS answers and 415s.
+    pub accept: Vec<String>,
+    pub user_agent: String,
+}
+
+impl UaConfig {
+    pub fn from_config(cfg: &Config) -> Self {
+        let listens = cfg.sip_listen();
+        let public_host = cfg.sip.public_host.clone().unwrap_or_else(|| {
+            listens
+                .first()
+                .map(|l| host_string(l.addr.ip()))
+                .unwrap_or_else(|| "127.0.0.1".into())
+        });
+        let outbound_proxy = cfg.sip.outbound_proxy.as_deref().and_then(proxy_dest);
+        UaConfig {
+            trusted: cfg.trusted_peers(),
+            drop_untrusted: cfg.sip.untrusted == "drop",
+            public_host,
+            ports: listens
+                .iter()
+                .map(|l| (l.transport, l.addr.port()))
+                .collect(),
+            outbound_proxy,
+            credentials: cfg
+                .sip
+                .credentials
+                .iter()
+                .map(|c| {
+                    (
+                        c.realm.clone(),
+                        c.username.clone(),
+                        c.password.expose().to_string(),
+                    )
+                })
+                .collect(),
+            timers: Timers::default(),
+            max_message: 65_535,
+            methods: ["MESSAGE"].iter().map(|s| s.to_string()).collect(),
+            supported: vec![],
+            accept: vec!["text/plain".into()],
+            user_agent: format!("stox/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+fn host_string(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        IpAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+/// `sip:127.0.0.1:5060;transport=tcp` → where to send and the `<…;lr>` Route value.
+/// Only IP literals: a host name here is resolved by the IO layer before the core starts.
+pub fn proxy_dest(uri: &str) -> Option<(Dest, String)> {
+    let rest = uri
+        .strip_prefix("sip:")
+        .or_else(|| uri.strip_prefix("sips:"))?;
+    let mut parts = rest.split(';');
+    let hostport = parts.next()?.rsplit('@').next()?;
+    let transport = parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.eq_ignore_ascii_case("transport"))
+        .map(|(_, v)| v.to_ascii_lowercase());
+    let transport = match transport.as_deref() {
+        Some("tcp") => Transport::Tcp,
+        Some("tls") => Transport::Tls,
+        _ if uri.starts_with("sips:") => Transport::Tls,
+        _ => Transport::Udp,
+    };
+    let (host, port) = message::split_host_port(hostport)?;
+    let ip: IpAddr = host.parse().ok()?;
+    let port = port.unwrap_or(if transport == Transport::Tls {
+        5061
+    } else {
+        5060
+    });
+    let route = format!("<{};lr>", uri.split(';').next().unwrap_or(uri));
+    let route = if transport == Transport::Udp {
+        route
+    } else {
+        format!(
+            "<{};transport={};lr>",
+            uri.split(';').next().unwrap_or(uri),
+            transport.as_str()
+        )
+    };
+    Some((
+        Dest {
+            transport,
+            addr: SocketAddr::new(ip, port),
+        },
+        route,
+    ))
+}
+
+/// What the UA core reports to the transaction user.
+#[derive(Debug)]
+pub enum UaEvent {
+    Send {
+        to: Dest,
+        bytes: Arc<Vec<u8>>,
+    },
+    /// A request the core did not answer itself; answer it with [`UserAgent::respond`].
+    Request {
+        tx: TxId,
+        req: Request,
+        from: Dest,
+    },
+    /// An ACK to a 2xx (dialog business).
+    Ack {
+        req: Request,
+        from: Dest,
+    },
+    /// A response to a request sent with [`UserAgent::send_request`].
+    Response {
+        tx: TxId,
+        resp: Response,
+    },
+    /// No response will come: timeout (408), no route (503), … `tx` as returned when sent.
+    Failed {
+        tx: TxId,
+        code: u16,
+        reason: String,
+    },
+    /// A 2xx we sent to an INVITE was never acknowledged.
+    AckTimeout {
+        tx: TxId,
+    },
+}
+
+/// A request the transaction user wants sent; the core adds Via, Max-Forwards and Route.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub method: String,
+    pub uri: String,
+    pub from: NameAddr,
+    pub to: NameAddr,
+    pub call_id: String,
+    pub cseq: u32,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<(String, Vec<u8>)>,
+    /// Where to send when there is no outbound proxy and the Request-URI host is a name.
+    pub target: Option<Dest>,
+}
+
+struct ClientCtx {
+    /// The id the transaction user knows this request by.
+    tu: TxId,
+    out: Outgoing,
+    dest: Dest,
+    auth_tried: bool,
+}
+
+pub struct UserAgent {
+    cfg: UaConfig,
+    tl: TransactionLayer,
+    clients: HashMap<TxId, ClientCtx>,
+    /// (Call-ID, local tag) of dialogs the transaction user keeps.
+    dialogs: HashSet<(String, String)>,
+    events: std::collections::VecDeque<UaEvent>,
+    rng: rand::rngs::StdRng,
+    next_failed: u64,
+    logged_untrusted: HashSet<IpAddr>,
+    drop_log: (Option<Instant>, u64),
+}
+
+/// Random token for tags and branches: 64 bits, hex.
+fn token(rng: &mut impl Rng) -> String {
+    format!("{:016x}", rng.random::<u64>())
+}
+
+impl UserAgent {
+    pub fn new(cfg: UaConfig) -> Self {
+        let timers = cfg.timers;
+        UserAgent {
+            cfg,
+            tl: TransactionLayer::new(timers),
+            clients: HashMap::new(),
+            dialogs: HashSet::new(),
+            events: Default::default(),
+            rng: rand::rngs::StdRng::from_os_rng(),
+            next_failed: u64::MAX / 2,
+            logged_untrusted: HashSet::new(),
+            drop_log: (None, 0),
+        }
+    }
+
+    pub fn config(&self) -> &UaConfig {
+        &self.cfg
+    }
+
+    pub fn new_tag(&mut self) -> String {
+        token(&mut self.rng)
+    }
+
+    pub fn new_call_id(&mut self) -> String {
+        format!(
+            "{}{}@{}",
+            token(&mut self.rng),
+            token(&mut self.rng),
+            self.cfg.public_host.trim_matches(|c| c == '[' || c == ']')
+        )
+    }
+
+    pub fn transactions(&self) -> usize {
+        self.tl.len()
+    }
+
+    pub fn add_dialog(&mut self, call_id: &str, local_tag: &str) {
+        self.dialogs
+            .insert((call_id.to_string(), local_tag.to_string()));
+    }
+
+    pub fn remove_dialog(&mut self, call_id: &str, local_tag: &str) {
+        self.dialogs
+            .remove(&(call_id.to_string(), local_tag.to_string()));
+    }
+
+    pub fn poll_event(&mut self) -> Option<UaEvent> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Some(e);
+            }
+            let o = self.tl.poll_output()?;
+            self.on_tx_output(Instant::now(), o);
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.tl.poll_timeout()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tl.handle_timeout(now);
+        self.pump(now);
+    }
+
+    fn pump(&mut self, now: Instant) {
+        while let Some(o) = self.tl.poll_output() {
+            self.on_tx_output(now, o);
+        }
+    }
+
+    fn trusted(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        self.cfg.trusted.iter().any(|n| n.contains(&ip))
+    }
+
+    fn log_drop(&mut self, now: Instant, from: Dest, why: &str) {
+        // At most one line per second; the rest are counted into the next line.
+        let (last, suppressed) = self.drop_log;
+        if last.is_none_or(|l| now.duration_since(l) >= Duration::from_secs(1)) {
+            tracing::info!(source = %from.addr, suppressed, "SIP message dropped: {why}");
+            self.drop_log = (Some(now), 0);
+        } else {
+            self.drop_log.1 = suppressed + 1;
+        }
+    }
+
+    /// Bytes from the transport: one datagram, or one frame of a stream.
+    pub fn on_datagram(&mut self, now: Instant, bytes: &[u8], from: Dest) {
+        if !self.trusted(from.addr.ip()) {
+            if self.logged_untrusted.len() < 4096 && self.logged_untrusted.insert(from.addr.ip()) {
+                tracing::warn!(source = %from.addr, "SIP from a source outside sip.trusted_peers refused");
+            }
+            if self.cfg.drop_untrusted {
+                return;
+            }
+            if let Ok(Message::Request(req)) =
+                message::parse(bytes, !from.reliable(), self.cfg.max_message)
+                && req.method != "ACK"
+            {
+                self.stateless(&req, 403, "Forbidden (untrusted source)", from);
+            }
+            return;
+        }
+        match message::parse(bytes, !from.reliable(), self.cfg.max_message) {
+            Ok(m) => {
+                self.tl.on_message(now, m, from);
+                self.pump(now);
+            }
+            Err(e) => match &e.request {
+                Some(req) if req.method != "ACK" && has_reply_headers(req) => {
+                    tracing::debug!(source = %from.addr, error = %e, "malformed SIP request answered");
+                    self.stateless(req, e.status, &e.reason, from);
+                }
+                _ => self.log_drop(now, from, &e.reason),
+            },
+        }
+    }
+
+    fn stateless(&mut self, req: &Request, code: u16, reason: &str, to: Dest) {
+        let tag = self.new_tag();
+        let resp = Response::to_request(req, code, reason, Some(&tag));
+        self.tl.send_stateless(to, resp.to_bytes());
+        self.pump(Instant::now());
+    }
+
+    fn on_tx_output(&mut self, now: Instant, o: TxOutput) {
+        match o {
+            TxOutput::Send { to, bytes } => self.events.push_back(UaEvent::Send { to, bytes }),
+            TxOutput::Request {
+                tx: None,
+                req,
+                from,
+            } => self.events.push_back(UaEvent::Ack { req, from }),
+            TxOutput::Request {
+                tx: Some(tx),
+                req,
+                from,
+            } => self.on_request(now, tx, req, from),
+            TxOutput::Response { tx, resp } => self.on_response(now, tx, resp),
+            TxOutput::Timeout { tx } => {
+                if let Some(ctx) = self.clients.remove(&tx) {
+                    self.events.push_back(UaEvent::Failed {
+                        tx: ctx.tu,
+                        code: 408,
+                        reason: "Request Timeout".into(),
+                    });
+                }
+            }
+            TxOutput::AckTimeout { tx } => self.events.push_back(UaEvent::AckTimeout { tx }),
+        }
+    }
+
+    /// Answers a server transaction with the standard reason phrase and a fresh To tag.
+    /// (Build the [`Response`] yourself and use [`UserAgent::respond`] for anything else.)
+    pub fn reply(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Request,
+        code: u16,
+        headers: &[(&str, String)],
+    ) {
+        let tag = self.new_tag();
+        let mut resp = Response::to_request(req, code, reason_phrase(code), Some(&tag));
+        for (n, v) in headers {
+            resp.headers.push(n, v.clone());
+        }
+        self.respond(now, tx, resp);
+    }
+
+    pub fn respond(&mut self, now: Instant, tx: TxId, mut resp: Response) {
+        if resp.headers.get("Server").is_none() {
+            resp.headers.push("Server", self.cfg.user_agent.clone());
+        }
+        self.tl.respond(now, tx, resp);
+        self.pump(now);
+    }
+
+    fn allow(&self) -> String {
+        let mut m: Vec<&str> = vec!["ACK", "CANCEL", "OPTIONS"];
+        m.extend(self.cfg.methods.iter().map(String::as_str));
+        m.sort_unstable();
+        m.dedup();
+        m.join(", ")
+    }
+
+    fn on_request(&mut self, now: Instant, tx: TxId, req: Request, from: Dest) {
+        let method = req.method.as_str();
+        let known =
+            matches!(method, "OPTIONS" | "CANCEL") || self.cfg.methods.iter().any(|m| m == method);
+        if !known {
+            let allow = self.allow();
+            self.reply(now, tx, &req, 405, &[("Allow", allow)]);
+            return;
+        }
+        if req
+            .headers
+            .get("Max-Forwards")
+            .is_some_and(|m| m.trim().parse::<u8>() == Ok(0))
+            && method != "OPTIONS"
+        {
+            self.reply(now, tx, &req, 483, &[]);
+            return;
+        }
+        let unsupported: Vec<&str> = req
+            .headers
+            .values("Require")
+            .into_iter()
+            .filter(|t| !self.cfg.supported.iter().any(|s| s.eq_ignore_ascii_case(t)))
+            .collect();
+        if !unsupported.is_empty() && method != "CANCEL" {
+            let u = unsupported.join(", ");
+            self.reply(now, tx, &req, 420, &[("Unsupported", u)]);
+            return;
+        }
+        match method {
+            "OPTIONS" => {
+                let mut h = vec![
+                    ("Allow", self.allow()),
+                    ("Accept", self.cfg.accept.join(", ")),
+                ];
+                if !self.cfg.supported.is_empty() {
+                    h.push(("Supported", self.cfg.supported.join(", ")));
+                }
+                self.reply(now, tx, &req, 200, &h);
+            }
+            "CANCEL" => match self.tl.invite_for_cancel(&req) {
+                Some(_invite) => {
+                    self.reply(now, tx, &req, 200, &[]);
+                    // The INVITE's 487 is the transaction user's to send: it knows the INVITE.
+                    self.events.push_back(UaEvent::Request { tx, req, from });
+                }
+                None => self.reply(now, tx, &req, 481, &[]),
+            },
+            _ => {
+                let to_tag = req
+                    .headers
+                    .get("To")
+                    .and_then(NameAddr::parse)
+                    .and_then(|n| n.tag().map(String::from));
+                if let Some(tag) = to_tag
+                    && !self.dialogs.contains(&(req.call_id().to_string(), tag))
+                {
+                    self.reply(now, tx, &req, 481, &[]);
+                    return;
+                }
+                self.events.push_back(UaEvent::Request { tx, req, from });
+            }
+        }
+    }
+
+    /// The server INVITE transaction a CANCEL (already answered 200) refers to.
+    pub fn invite_for_cancel(&self, cancel: &Request) -> Option<TxId> {
+        self.tl.invite_for_cancel(cancel)
+    }
+
+    fn via(&mut self, transport: Transport) -> String {
+        let port = self
+            .cfg
+            .ports
+            .iter()
+            .find(|(t, _)| *t == transport)
+            .or_else(|| self.cfg.ports.first())
+            .map(|(_, p)| *p)
+            .unwrap_or(5060);
+        let t = match transport {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+        };
+        format!(
+            "SIP/2.0/{t} {}:{port};branch=z9hG4bK{};rport",
+            self.cfg.public_host,
+            token(&mut self.rng)
+        )
+    }
+
+    /// Where a request goes: the outbound proxy, else an IP-literal Request-URI, else the
+    /// caller's target.
+    fn route(&self, out: &Outgoing) -> Option<Dest> {
+        if let Some((d, _)) = &self.cfg.outbound_proxy {
+            return Some(*d);
+        }
+        if let Some(d) = proxy_dest(&out.uri) {
+            return Some(d.0);
+        }
+        out.target
+    }
+
+    fn build(&mut self, out: &Outgoing, dest: Dest, auth: Option<(&str, String)>) -> Request {
+        let mut h = Headers::default();
+        h.push("Via", self.via(dest.transport));
+        h.push("Max-Forwards", "70");
+        if let Some((_, route)) = &self.cfg.outbound_proxy {
+            h.push("Route", route.clone());
+        }
+        h.push("From", out.from.to_header());
+        h.push("To", out.to.to_header());
+        h.push("Call-ID", out.call_id.clone());
+        h.push("CSeq", format!("{} {}", out.cseq, out.method));
+        h.push("User-Agent", self.cfg.user_agent.clone());
+        for (n, v) in &out.headers {
+            h.push(n, v.clone());
+        }
+        if let Some((name, value)) = auth {
+            h.push(name, value);
+        }
+        let body = match &out.body {
+            Some((ct, b)) => {
+                h.push("Content-Type", ct.clone());
+                b.clone()
+            }
+            None => Vec::new(),
+        };
+        Request {
+            method: out.method.clone(),
+            uri: out.uri.clone(),
+            headers: h,
+            body,
+        }
+    }
+
+    /// Sends a request in a new client transaction. The returned id names it in later
+    /// [`UaEvent::Response`]/[`UaEvent::Failed`] events, across an authentication retry.
+    pub fn send_request(&mut self, now: Instant, out: Outgoing) -> TxId {
+        let Some(dest) = self.route(&out) else {
+            let id = TxId(self.next_failed);
+            self.next_failed += 1;
+            self.events.push_back(UaEvent::Failed {
+                tx: id,
+                code: 503,
+                reason: "No route to the SIP destination".into(),
+            });
+            return id;
+        };
+        let req = self.build(&out, dest, None);
+        let size = req.to_bytes().len();
+        if dest.transport == Transport::Udp && size > self.cfg.max_message {
+            let id = TxId(self.next_failed);
+            self.next_failed += 1;
+            self.events.push_back(UaEvent::Failed {
+                tx: id,
+                code: 513,
+                reason: "Message Too Large".into(),
+            });
+            return id;
+        }
+        match self.tl.send_request(now, req, dest) {
+            Some(id) => {
+                self.clients.insert(
+                    id,
+                    ClientCtx {
+                        tu: id,
+                        out,
+                        dest,
+                        auth_tried: false,
+                    },
+                );
+                self.pump(now);
+                id
+            }
+            None => {
+                let id = TxId(self.next_failed);
+                self.next_failed += 1;
+                self.events.push_back(UaEvent::Failed {
+                    tx: id,
+                    code: 500,
+                    reason: "Could not build the request".into(),
+                });
+                id
+            }
+        }
+    }
+
+    fn on_response(&mut self, now: Instant, tx: TxId, resp: Response) {
+        let Some(ctx) = self.clients.get(&tx) else {
+            return;
+        };
+        let tu = ctx.tu;
+        if (resp.code == 401 || resp.code == 407) && !ctx.auth_tried {
+            let (chal_hdr, auth_hdr) = if resp.code == 401 {
+                ("WWW-Authenticate", "Authorization")
+            } else {
+                ("Proxy-Authenticate", "Proxy-Authorization")
+            };
+            let creds = resp
+                .headers
+                .get_all(chal_hdr)
+                .filter_map(Challenge::parse)
+                .find_map(|c| {
+                    self.cfg
+                        .credentials
+                        .iter()
+                        .find(|(realm, _, _)| realm == &c.realm)
+                        .map(|(_, u, p)| (c.clone(), u.clone(), p.clone()))
+                });
+            if let Some((c, user, pass)) = creds
+                && let Some(mut ctx) = self.clients.remove(&tx)
+            {
+                ctx.out.cseq += 1;
+                let cnonce = token(&mut self.rng);
+                let value = auth::authorization(
+                    &c,
+                    &user,
+                    &pass,
+                    &ctx.out.method,
+                    &ctx.out.uri,
+                    &cnonce,
+                    1,
+                );
+                let req = self.build(&ctx.out, ctx.dest, Some((auth_hdr, value)));
+                if let Some(new_id) = self.tl.send_request(now, req, ctx.dest) {
+                    ctx.auth_tried = true;
+                    self.clients.insert(new_id, ctx);
+                    return;
+                }
+            }
+        }
+        if resp.code >= 200
+            && let Some(ctx) = self.clients.get(&tx)
+            && ctx.out.method != "INVITE"
+        {
+            self.clients.remove(&tx);
+        }
+        self.events.push_back(UaEvent::Response { tx: tu, resp });
+    }
+}
+
+fn has_reply_headers(req: &Request) -> bool {
+    ["Via", "From", "To", "Call-ID", "CSeq"]
+        .iter()
+        .all(|h| req.headers.get(h).is_some())
+        && req.top_via().is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ua() -> UserAgent {
+        UserAgent::new(UaConfig {
+            trusted: vec!["127.0.0.0/8".parse().unwrap()],
+            drop_untrusted: false,
+            public_host: "127.0.0.1".into(),
+            ports: vec![(Transport::Udp, 5070), (Transport::Tcp, 5070)],
+            outbound_proxy: proxy_dest("sip:127.0.0.1:5060"),
+            credentials: vec![("sip.example.com".into(), "stox".into(), "pw".into())],
+            timers: Timers::default(),
+            max_message: 1300,
+            methods: vec!["MESSAGE".into(), "INVITE".into(), "BYE".into()],
+            supported: vec![],
+            accept: vec!["text/plain".into()],
+            user_agent: "stox/test".into(),
+        })
+    }
+
+    fn from() -> Dest {
+        Dest {
+            transport: Transport::Udp,
+            addr: "127.0.0.1:5060".parse().unwrap(),
+        }
+    }
+
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+    fn msg(method: &str, extra: &str) -> Vec<u8> {
+        format!(
+            "{method} sip:juliet@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK{}\r\nFrom: <sip:romeo@example.net>;tag=a\r\nTo: <sip:juliet@example.com>{extra}\r\nCall-ID: c-{method}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )
+        .into_bytes()
+    }
+
+    fn events(u: &mut UserAgent) -> Vec<UaEvent> {
+        std::iter::from_fn(|| u.poll_event()).collect()
+    }
+
+    fn sent(ev: &[UaEvent]) -> Vec<String> {
+        ev.iter()
+            .filter_map(|e| match e {
+                UaEvent::Send { bytes, .. } => Some(String::from_utf8_lossy(bytes).to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn options_is_answered_with_allow_and_accept() {
+        let mut u = ua();
+        u.on_datagram(Instant::now(), &msg("OPTIONS", ""), from());
+        let s = sent(&events(&mut u));
+        assert!(s[0].starts_with("SIP/2.0 200 OK\r\n"), "{s:?}");
+        assert!(
+            s[0].contains("Allow: ACK, BYE, CANCEL, INVITE, MESSAGE, OPTIONS\r\n"),
+            "{s:?}"
+        );
+        assert!(
+            s[0].contains("Accept: text/plain\r\n") && s[0].contains(";tag="),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_and_unsupported_methods_get_405_with_allow() {
+        let mut u = ua();
+        for m in ["FOO", "RE%47IST%45R", "SUBSCRIBE"] {
+            u.on_datagram(Instant::now(), &msg(m, ""), from());
+            let s = sent(&events(&mut u));
+            assert!(
+                s[0].starts_with("SIP/2.0 405 Method Not Allowed\r\n"),
+                "{m}: {s:?}"
+            );
+            assert!(s[0].contains("Allow: "), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_request_gets_400_with_reason() {
+        let mut u = ua();
+        let bad = String::from_utf8(msg("MESSAGE", ""))
+            .unwrap()
+            .replace("CSeq: 1 MESSAGE", "CSeq: 1 INVITE");
+        u.on_datagram(Instant::now(), bad.as_bytes(), from());
+        let s = sent(&events(&mut u));
+        assert!(
+            s[0].starts_with("SIP/2.0 400 CSeq method does not match the request method\r\n"),
+            "{s:?}"
+        );
+        // unreadable junk: nothing to answer, nothing sent
+        u.on_datagram(Instant::now(), b"\x00\x01garbage", from());
+        assert!(events(&mut u).is_empty());
+    }
+
+    #[test]
+    fn max_forwards_zero_require_and_dialogless_requests() {
+        let mut u = ua();
+        let zero = String::from_utf8(msg("MESSAGE", ""))
+            .unwrap()
+            .replace("Max-Forwards: 70", "Max-Forwards: 0");
+        u.on_datagram(Instant::now(), zero.as_bytes(), from());
+        assert!(sent(&events(&mut u))[0].starts_with("SIP/2.0 483 "));
+        let req = String::from_utf8(msg("MESSAGE", "")).unwrap().replace(
+            "Max-Forwards: 70",
+            "Max-Forwards: 70\r\nRequire: 100rel, foo",
+        );
+        u.on_datagram(Instant::now(), req.as_bytes(), from());
+        let s = sent(&events(&mut u));
+        assert!(
+            s[0].starts_with("SIP/2.0 420 ") && s[0].contains("Unsupported: 100rel, foo\r\n"),
+            "{s:?}"
+        );
+        u.on_datagram(Instant::now(), &msg("BYE", ";tag=nope"), from());
+        assert!(sent(&events(&mut u))[0].starts_with("SIP/2.0 481 "));
+        u.add_dialog("c-BYE", "nope");
+        u.on_datagram(Instant::now(), &msg("BYE", ";tag=nope2"), from());
+        assert!(sent(&events(&mut u))[0].starts_with("SIP/2.0 481 "));
+    }
+
+    #[test]
+    fn untrusted_sources_get_403_or_nothing() {
+        let mut u = ua();
+        let evil = Dest {
+            transport: Transport::Udp,
+            addr: "203.0.113.9:5060".parse().unwrap(),
+        };
+        u.on_datagram(Instant::now(), &msg("MESSAGE", ""), evil);
+        let s = sent(&events(&mut u));
+        assert!(
+            s[0].starts_with("SIP/2.0 403 Forbidden (untrusted source)\r\n"),
+            "{s:?}"
+        );
+        u.cfg.drop_untrusted = true;
+        u.on_datagram(Instant::now(), &msg("MESSAGE", ""), evil);
+        assert!(events(&mut u).is_empty());
+    }
+
+    #[test]
+    fn requests_the_tu_handles_go_up() {
+        let mut u = ua();
+        u.on_datagram(Instant::now(), &msg("MESSAGE", ""), from());
+        let ev = events(&mut u);
+        assert!(
+            matches!(ev.as_slice(), [UaEvent::Request { req, .. }] if req.method == "MESSAGE"),
+            "{ev:?}"
+        );
+    }
+
+    fn outgoing() -> Outgoing {
+        Outgoing {
+            method: "MESSAGE".into(),
+            uri: "sip:romeo@example.net".into(),
+            from: NameAddr {
+                display: Some("Juliet \"J\"".into()),
+                uri: "sip:juliet@example.com;gr=balcony".into(),
+                params: vec![("tag".into(), Some("t1".into()))],
+            },
+            to: NameAddr {
+                display: None,
+                uri: "sip:romeo@example.net".into(),
+                params: vec![],
+            },
+            call_id: "cid".into(),
+            cseq: 1,
+            headers: vec![("Subject".into(), "hi".into())],
+            body: Some(("text/plain;charset=UTF-8".into(), b"hello".to_vec())),
+            target: None,
+        }
+    }
+
+    #[test]
+    fn uac_request_shape() {
+        let mut u = ua();
+        u.send_request(Instant::now(), outgoing());
+        let ev = events(&mut u);
+        let UaEvent::Send { to, bytes } = &ev[0] else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(to.addr, "127.0.0.1:5060".parse().unwrap());
+        let s = String::from_utf8_lossy(bytes);
+        assert!(s.starts_with("MESSAGE sip:romeo@example.net SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK"), "{s}");
+        assert!(
+            s.contains(";rport\r\nMax-Forwards: 70\r\nRoute: <sip:127.0.0.1:5060;lr>\r\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("From: \"Juliet \\\"J\\\"\" <sip:juliet@example.com;gr=balcony>;tag=t1\r\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("Content-Type: text/plain;charset=UTF-8\r\nContent-Length: 5\r\n\r\nhello"),
+            "{s}"
+        );
+        // and it parses back
+        assert!(message::parse(bytes, true, 65535).is_ok());
+    }
+
+    #[test]
+    fn digest_challenge_is_answered_once() {
+        let mut u = ua();
+        let id = u.send_request(Instant::now(), outgoing());
+        let ev = events(&mut u);
+        let UaEvent::Send { bytes, .. } = &ev[0] else {
+            panic!()
+        };
+        let Ok(Message::Request(req)) = message::parse(bytes, true, 65535) else {
+            panic!()
+        };
+        let challenge = |req: &Request| {
+            let mut r = Response::to_request(req, 407, "Proxy Authentication Required", Some("p"));
+            r.headers.push(
+                "Proxy-Authenticate",
+                "Digest realm=\"sip.example.com\", nonce=\"abc\", qop=\"auth\"",
+            );
+            r.to_bytes()
+        };
+        u.on_datagram(Instant::now(), &challenge(&req), from());
+        let ev = events(&mut u);
+        let s = sent(&ev);
+        assert_eq!(s.len(), 1, "{ev:?}");
+        assert!(
+            s[0].contains("CSeq: 2 MESSAGE")
+                && s[0].contains("Proxy-Authorization: Digest username=\"stox\""),
+            "{}",
+            s[0]
+        );
+        let Ok(Message::Request(req2)) = message::parse(s[0].as_bytes(), true, 65535) else {
+            panic!()
+        };
+        // a second challenge is passed up, not answered again
+        u.on_datagram(Instant::now(), &challenge(&req2), from());
+        let ev = events(&mut u);
+        assert!(
+            matches!(ev.as_slice(), [UaEvent::Response { tx, resp }] if *tx == id && resp.code == 407),
+            "{ev:?}"
+        );
+    }
+
+    #[test]
+    fn timeout_becomes_408_failure() {
+        let mut u = ua();
+        let now = Instant::now();
+        let id = u.send_request(now, outgoing());
+        events(&mut u);
+        u.handle_timeout(now + Duration::from_secs(33));
+        let ev: Vec<_> = events(&mut u)
+            .into_iter()
+            .filter(|e| !matches!(e, UaEvent::Send { .. }))
+            .collect();
+        assert!(
+            matches!(ev.as_slice(), [UaEvent::Failed { tx, code: 408, .. }] if *tx == id),
+            "{ev:?}"
+        );
+    }
+
+    #[test]
+    fn oversize_udp_request_fails_with_513() {
+        let mut u = ua();
+        let mut o = outgoing();
+        o.body = Some(("text/plain".into(), vec![b'x'; 2000]));
+        u.send_request(Instant::now(), o);
+        assert!(matches!(
+            events(&mut u).as_slice(),
+            [UaEvent::Failed { code: 513, .. }]
+        ));
+    }
+}
