@@ -96,6 +96,19 @@ pub struct SipConfig {
     /// Digest credentials used when a proxy challenges us (RFC 3261 §22).
     #[serde(default)]
     pub credentials: Vec<SipCredential>,
+    /// RFC 3261 timers T1, T2, T4 (milliseconds).
+    #[serde(default = "default_t1")]
+    pub t1_ms: u64,
+    #[serde(default = "default_t2")]
+    pub t2_ms: u64,
+    #[serde(default = "default_t4")]
+    pub t4_ms: u64,
+    /// Largest SIP message accepted (bytes); larger requests get 513.
+    #[serde(default = "default_max_message")]
+    pub max_message_bytes: usize,
+    /// Stream connections with no traffic for this long are closed (seconds).
+    #[serde(default = "default_idle")]
+    pub connection_idle_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,6 +234,21 @@ fn default_untrusted() -> String {
 }
 fn default_remote_domains() -> Vec<String> {
     vec!["*".into()]
+}
+fn default_t1() -> u64 {
+    500
+}
+fn default_t2() -> u64 {
+    4000
+}
+fn default_t4() -> u64 {
+    5000
+}
+fn default_max_message() -> usize {
+    65_535
+}
+fn default_idle() -> u64 {
+    600
 }
 fn default_msrp_listen() -> String {
     "127.0.0.1:2855".into()
@@ -488,6 +516,18 @@ impl Config {
             {
                 bad("sip.remote_domains", e);
             }
+        }
+        if self.sip.t1_ms == 0 || self.sip.t2_ms < self.sip.t1_ms || self.sip.t4_ms == 0 {
+            bad(
+                "sip.t1_ms",
+                "timers must be positive with t2_ms >= t1_ms (RFC 3261 §17.1.1.1)".into(),
+            );
+        }
+        if self.sip.max_message_bytes < 1300 {
+            bad("sip.max_message_bytes", "must be at least 1300".into());
+        }
+        if self.sip.connection_idle_secs == 0 {
+            bad("sip.connection_idle_secs", "must be at least 1".into());
         }
         for (i, c) in self.sip.credentials.iter().enumerate() {
             if c.realm.is_empty() || c.username.is_empty() {

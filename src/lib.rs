@@ -4,6 +4,7 @@
 //! helpers, `gateway/` is the sans-IO core with one module per mapping concern, `runtime`
 //! wires IO tasks to the core, `config` is the typed configuration.
 
+pub mod body;
 pub mod config;
 pub mod gateway;
 pub mod runtime;

@@ -6,6 +6,8 @@
 //! so every behaviour — including timers — is a plain unit test.
 
 pub mod address;
+pub mod errors;
+pub mod im;
 pub mod service;
 
 use std::collections::VecDeque;

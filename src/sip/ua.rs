@@ -78,8 +78,12 @@ impl UaConfig {
                     )
                 })
                 .collect(),
-            timers: Timers::default(),
-            max_message: 65_535,
+            timers: Timers {
+                t1: Duration::from_millis(cfg.sip.t1_ms),
+                t2: Duration::from_millis(cfg.sip.t2_ms),
+                t4: Duration::from_millis(cfg.sip.t4_ms),
+            },
+            max_message: cfg.sip.max_message_bytes,
             methods: ["MESSAGE"].iter().map(|s| s.to_string()).collect(),
             supported: vec![],
             accept: vec!["text/plain".into()],
@@ -263,13 +267,7 @@ impl UserAgent {
     }
 
     pub fn poll_event(&mut self) -> Option<UaEvent> {
-        loop {
-            if let Some(e) = self.events.pop_front() {
-                return Some(e);
-            }
-            let o = self.tl.poll_output()?;
-            self.on_tx_output(Instant::now(), o);
-        }
+        self.events.pop_front()
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -322,7 +320,7 @@ impl UserAgent {
                 message::parse(bytes, !from.reliable(), self.cfg.max_message)
                 && req.method != "ACK"
             {
-                self.stateless(&req, 403, "Forbidden (untrusted source)", from);
+                self.stateless(now, &req, 403, "Forbidden (untrusted source)", from);
             }
             return;
         }
@@ -334,18 +332,18 @@ impl UserAgent {
             Err(e) => match &e.request {
                 Some(req) if req.method != "ACK" && has_reply_headers(req) => {
                     tracing::debug!(source = %from.addr, error = %e, "malformed SIP request answered");
-                    self.stateless(req, e.status, &e.reason, from);
+                    self.stateless(now, req, e.status, &e.reason, from);
                 }
                 _ => self.log_drop(now, from, &e.reason),
             },
         }
     }
 
-    fn stateless(&mut self, req: &Request, code: u16, reason: &str, to: Dest) {
+    fn stateless(&mut self, now: Instant, req: &Request, code: u16, reason: &str, to: Dest) {
         let tag = self.new_tag();
         let resp = Response::to_request(req, code, reason, Some(&tag));
         self.tl.send_stateless(to, resp.to_bytes());
-        self.pump(Instant::now());
+        self.pump(now);
     }
 
     fn on_tx_output(&mut self, now: Instant, o: TxOutput) {

@@ -1,0 +1,3 @@
+//! Body formats: parse and serialize only.
+
+pub mod xhtml;
