@@ -1,20 +1,46 @@
 //! The event loop: the one task that owns the [`Core`], fed by the IO tasks over channels.
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::gateway::{Core, Input, Output};
+use crate::sip::io::{self as sip_io, SipIo};
+use crate::sip::transaction::Dest;
+use crate::sip::ua::{UaConfig, proxy_dest};
 use crate::xmpp::link::{self, LinkConfig, LinkEvent, LinkHandle};
 
 /// Runs the gateway until `shutdown` completes, then closes the XMPP stream and returns.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+
+    // SIP first: a port we cannot bind is a configuration error, reported before anything
+    // connects anywhere.
+    let (sip_tx, mut sip_rx) = mpsc::channel(4096);
+    let (sip, bound) = sip_io::bind(
+        &cfg.sip_listen(),
+        cfg.sip.max_message_bytes,
+        Duration::from_secs(cfg.sip.connection_idle_secs),
+        sip_tx,
+        stop_rx.clone(),
+    )
+    .await
+    .context("starting the SIP transports")?;
+    for l in &bound {
+        tracing::info!(transport = l.transport.as_str(), addr = %l.addr, "SIP listening");
+    }
+    let mut ua = UaConfig::from_config(&cfg);
+    ua.ports = bound.iter().map(|l| (l.transport, l.addr.port())).collect();
+    if let (Some(uri), None) = (&cfg.sip.outbound_proxy, &ua.outbound_proxy) {
+        ua.outbound_proxy = Some(resolve_proxy(uri).await?);
+    }
+
     let (ev_tx, mut ev_rx) = mpsc::channel(1024);
     let (link, link_task) = link::spawn(LinkConfig::from_config(&cfg), ev_tx, stop_rx);
-    let mut core = Core::new(&cfg);
+    let mut core = Core::new(&cfg, ua);
     tokio::pin!(shutdown);
     loop {
         let deadline = core.poll_timeout();
@@ -32,17 +58,44 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
                 };
                 core.handle_input(Instant::now(), input);
             }
+            m = sip_rx.recv() => {
+                let Some(m) = m else { break };
+                core.handle_input(Instant::now(), Input::Sip(m));
+            }
             _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
             _ = &mut shutdown => {
                 tracing::info!("shutting down");
                 break;
             }
         }
-        drain(&mut core, &link);
+        drain(&mut core, &link, &sip);
     }
     let _ = stop_tx.send(true);
     let _ = link_task.await;
     Ok(())
+}
+
+/// An outbound proxy given by host name: resolved once at start (A/AAAA).
+async fn resolve_proxy(uri: &str) -> anyhow::Result<(Dest, String)> {
+    let rest = uri
+        .strip_prefix("sip:")
+        .or_else(|| uri.strip_prefix("sips:"))
+        .unwrap_or(uri);
+    let hostport = rest.split(';').next().unwrap_or_default();
+    let target = if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:5060")
+    };
+    let addr = tokio::net::lookup_host(&target)
+        .await
+        .with_context(|| format!("sip.outbound_proxy: cannot resolve {target}"))?
+        .next()
+        .with_context(|| format!("sip.outbound_proxy: {target} has no address"))?;
+    let literal = uri.replacen(hostport, &addr.to_string(), 1);
+    proxy_dest(&literal)
+        .map(|(d, _)| (d, format!("<{};lr>", uri.split(';').next().unwrap_or(uri))))
+        .with_context(|| format!("sip.outbound_proxy: cannot use {uri}"))
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -53,7 +106,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// After every input, drain the core's outputs (the str0m contract).
-fn drain(core: &mut Core, link: &LinkHandle) {
+fn drain(core: &mut Core, link: &LinkHandle, sip: &SipIo) {
     while let Some(out) = core.poll_output() {
         match out {
             Output::Stanza(s) => {
@@ -61,6 +114,11 @@ fn drain(core: &mut Core, link: &LinkHandle) {
                     core.handle_input(Instant::now(), Input::StanzaNotQueued(s));
                 }
             }
+            Output::TrackedStanza(ticket, s) => {
+                let result = link.try_send(s).map_err(Box::new);
+                core.handle_input(Instant::now(), Input::Queued(ticket, result));
+            }
+            Output::Sip { to, bytes } => sip.send(to, bytes),
         }
     }
 }

@@ -4,13 +4,18 @@
 //! then drain [`Core::poll_output`] until it returns `None`, and wake up again at
 //! [`Core::poll_timeout`]. The core never reads a clock, opens a socket or spawns a task,
 //! so every behaviour — including timers — is a plain unit test.
+//!
+//! Where things happen: XMPP iqs to the component → [`service`]; `<message/>` ⇄ SIP MESSAGE
+//! → [`im`] (translation) and [`Core::on_message`]/[`Core::on_sip_message`] (transactions);
+//! addresses → [`address`]; errors → [`errors`].
 
 pub mod address;
 pub mod errors;
 pub mod im;
 pub mod service;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use xmpp_parsers::iq::Iq;
@@ -18,9 +23,13 @@ use xmpp_parsers::jid::Jid;
 use xmpp_parsers::message::{Message, MessageType};
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xmpp_parsers::stanza::Stanza;
-use xmpp_parsers::stanza_error::DefinedCondition;
+use xmpp_parsers::stanza_error::{DefinedCondition, StanzaError};
 
 use crate::config::Config;
+use crate::sip::io::SipIn;
+use crate::sip::message::{NameAddr, Request, Response};
+use crate::sip::transaction::{Dest, TxId};
+use crate::sip::ua::{Outgoing, UaConfig, UaEvent, UserAgent};
 use crate::xmpp::stanza;
 use address::AddressMap;
 
@@ -47,8 +56,13 @@ pub enum Input {
     LinkUp,
     /// The component link dropped; outputs queue until it is back.
     LinkDown,
-    /// The link refused to queue this stanza (queue full); map it to the producer's protocol.
+    /// The link refused to queue this stanza (queue full).
     StanzaNotQueued(Stanza),
+    /// The outcome of an [`Output::TrackedStanza`]: `Ok` once queued, `Err` (queue full) with
+    /// the stanza given back.
+    Queued(u64, Result<(), Box<Stanza>>),
+    /// SIP bytes from a transport.
+    Sip(SipIn),
 }
 
 /// Everything the core asks the IO shell to do.
@@ -56,6 +70,10 @@ pub enum Input {
 pub enum Output {
     /// Send a stanza on the component link.
     Stanza(Stanza),
+    /// Send a stanza and report with [`Input::Queued`] whether the link took it.
+    TrackedStanza(u64, Stanza),
+    /// Send SIP bytes.
+    Sip { to: Dest, bytes: Arc<Vec<u8>> },
 }
 
 /// Counters an operator can read (and tests can assert on).
@@ -69,24 +87,59 @@ pub struct Metrics {
     /// Outputs the link could not queue.
     pub not_queued: u64,
     pub link_ups: u64,
+    /// SIP MESSAGEs delivered to XMPP / refused with an error.
+    pub sip_messages_in: u64,
+    pub sip_messages_refused: u64,
+    /// `<message/>`s sent as SIP MESSAGE / answered with an error stanza.
+    pub xmpp_messages_out: u64,
+    pub xmpp_messages_failed: u64,
+}
+
+/// A `<message/>` waiting for its MESSAGE's final response.
+struct PendingX2s {
+    /// The original sender (error goes back there) and recipient (error comes from there).
+    sender: Jid,
+    recipient: Jid,
+    id: Option<xmpp_parsers::message::Id>,
+    thread: Option<xmpp_parsers::message::Thread>,
 }
 
 pub struct Core {
     addresses: AddressMap,
     service: service::Service,
+    ua: UserAgent,
     out: VecDeque<Output>,
     link_up: bool,
     metrics: Metrics,
+    sip_message_size: usize,
+    x2s: HashMap<TxId, PendingX2s>,
+    /// MESSAGE transactions waiting to learn whether their stanza was queued.
+    s2x: HashMap<u64, (TxId, Request)>,
+    next_ticket: u64,
+    /// CSeq per Call-ID for MESSAGEs that reuse a thread as Call-ID (RFC 3428 §4).
+    cseqs: HashMap<String, u32>,
 }
 
+/// Entries kept in the Call-ID → CSeq map before it is reset.
+const CSEQ_MEMORY: usize = 10_000;
+
 impl Core {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(cfg: &Config, ua: UaConfig) -> Self {
+        let mut ua = ua;
+        ua.methods = vec!["MESSAGE".into()];
+        ua.accept = im::ACCEPT.split(", ").map(String::from).collect();
         Core {
             addresses: AddressMap::new(cfg),
             service: service::Service::new(cfg),
+            ua: UserAgent::new(ua),
             out: VecDeque::new(),
             link_up: false,
             metrics: Metrics::default(),
+            sip_message_size: cfg.limits.sip_message_size,
+            x2s: HashMap::new(),
+            s2x: HashMap::new(),
+            next_ticket: 1,
+            cseqs: HashMap::new(),
         }
     }
 
@@ -98,7 +151,7 @@ impl Core {
         self.link_up
     }
 
-    pub fn handle_input(&mut self, _now: Instant, input: Input) {
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
         match input {
             Input::LinkUp => {
                 self.link_up = true;
@@ -109,7 +162,7 @@ impl Core {
                 self.metrics.stanzas_in += 1;
                 match s {
                     Stanza::Iq(iq) => self.on_iq(iq),
-                    Stanza::Message(m) => self.on_message(m),
+                    Stanza::Message(m) => self.on_message(now, m),
                     Stanza::Presence(p) => self.on_presence(p),
                 }
             }
@@ -121,12 +174,15 @@ impl Core {
                 self.metrics.not_queued += 1;
                 tracing::warn!(stanza = ?stanza_summary(&s), "XMPP link queue full; stanza refused");
             }
+            Input::Queued(ticket, result) => self.on_queued(now, ticket, result),
+            Input::Sip(m) => self.ua.on_datagram(now, &m.bytes, m.from),
         }
+        self.drain_ua(now);
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
         let o = self.out.pop_front();
-        if o.is_some() {
+        if matches!(o, Some(Output::Stanza(_) | Output::TrackedStanza(..))) {
             self.metrics.stanzas_out += 1;
         }
         o
@@ -134,13 +190,33 @@ impl Core {
 
     /// The next instant the core wants [`Core::handle_timeout`]; `None` while nothing is armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        None
+        self.ua.poll_timeout()
     }
 
-    pub fn handle_timeout(&mut self, _now: Instant) {}
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.ua.handle_timeout(now);
+        self.drain_ua(now);
+    }
 
     fn emit(&mut self, s: impl Into<Stanza>) {
         self.out.push_back(Output::Stanza(s.into()));
+    }
+
+    fn drain_ua(&mut self, now: Instant) {
+        while let Some(ev) = self.ua.poll_event() {
+            match ev {
+                UaEvent::Send { to, bytes } => self.out.push_back(Output::Sip { to, bytes }),
+                UaEvent::Request { tx, req, from } => self.on_sip_request(now, tx, req, from),
+                UaEvent::Ack { .. } => {}
+                UaEvent::Response { tx, resp } => self.on_sip_response(tx, &resp),
+                UaEvent::Failed { tx, code, reason } => {
+                    self.on_sip_failure(tx, code, &reason, None)
+                }
+                UaEvent::AckTimeout { tx } => {
+                    tracing::info!(?tx, "2xx to INVITE never acknowledged")
+                }
+            }
+        }
     }
 
     fn on_iq(&mut self, iq: Iq) {
@@ -154,25 +230,201 @@ impl Core {
         from.is_some_and(|f| self.addresses.is_served_xmpp_domain(f.domain().as_str()))
     }
 
-    fn on_message(&mut self, m: Message) {
+    fn bounce(&mut self, m: &Message, err: StanzaError) {
+        if let Some(reply) = stanza::message_error(m, err) {
+            self.emit(reply);
+        }
+    }
+
+    /// `<message/>` to a SIP user → SIP MESSAGE (RFC 7572 §4).
+    fn on_message(&mut self, now: Instant, m: Message) {
         if m.type_ == MessageType::Error {
             self.metrics.bounces += 1;
-            tracing::info!(id = ?m.id, from = ?m.from.as_ref().map(|j| j.to_string()), "XMPP server bounced a message");
+            tracing::info!(id = ?m.id.as_ref().map(|i| &i.0), from = ?m.from.as_ref().map(|j| j.to_string()), "XMPP server bounced a message");
             return;
         }
-        let err = if !self.sender_allowed(m.from.as_ref()) {
-            stanza::error(
+        if !self.sender_allowed(m.from.as_ref()) {
+            self.metrics.xmpp_messages_failed += 1;
+            let err = stanza::error(
                 DefinedCondition::Forbidden,
                 "only users of this deployment's XMPP domains may use this gateway",
-            )
-        } else {
-            stanza::error(
+            );
+            return self.bounce(&m, err);
+        }
+        if m.to.as_ref().is_none_or(|t| t.node().is_none()) {
+            let err = stanza::error(
                 DefinedCondition::ServiceUnavailable,
-                "messages to SIP users are not supported by this gateway yet",
-            )
+                "the gateway itself takes no messages; write to a SIP contact",
+            );
+            return self.bounce(&m, err);
+        }
+        let page = match im::xmpp_to_sip(&m, &self.addresses) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                tracing::debug!("message without body (chat state or receipt) not sent as MESSAGE");
+                return;
+            }
+            Err(e) => {
+                self.metrics.xmpp_messages_failed += 1;
+                return self.bounce(&m, e);
+            }
         };
-        if let Some(reply) = stanza::message_error(&m, err) {
-            self.emit(reply);
+        let call_id = page
+            .call_id
+            .clone()
+            .unwrap_or_else(|| self.ua.new_call_id());
+        if self.cseqs.len() >= CSEQ_MEMORY {
+            self.cseqs.clear();
+        }
+        let cseq = {
+            let c = self.cseqs.entry(call_id.clone()).or_insert(0);
+            *c += 1;
+            *c
+        };
+        let tag = self.ua.new_tag();
+        let mut from = page.from.clone();
+        from.params.push(("tag".into(), Some(tag)));
+        let mut headers = vec![("Call-Info".to_string(), page.call_info.clone())];
+        if let Some(s) = &page.subject {
+            headers.push(("Subject".into(), s.clone()));
+        }
+        if let Some(l) = &page.language {
+            headers.push(("Content-Language".into(), l.clone()));
+        }
+        let out = Outgoing {
+            method: "MESSAGE".into(),
+            uri: page.request_uri.clone(),
+            from,
+            to: page.to.clone(),
+            call_id,
+            cseq,
+            headers,
+            body: Some((
+                "text/plain;charset=UTF-8".into(),
+                page.body.clone().into_bytes(),
+            )),
+            target: None,
+        };
+        // RFC 7572 §6: refuse what would exceed the size limit, measured on the wire.
+        let size = self.ua.request_size(&out);
+        if size > self.sip_message_size {
+            self.metrics.xmpp_messages_failed += 1;
+            let err = stanza::error(
+                DefinedCondition::PolicyViolation,
+                format!(
+                    "the message would be a {size}-byte SIP MESSAGE; the limit is {} bytes (RFC 7572 §6)",
+                    self.sip_message_size
+                ),
+            );
+            return self.bounce(&m, err);
+        }
+        let (Some(sender), Some(recipient)) = (m.from.clone(), m.to.clone()) else {
+            return;
+        };
+        let tx = self.ua.send_request(now, out);
+        self.metrics.xmpp_messages_out += 1;
+        self.x2s.insert(
+            tx,
+            PendingX2s {
+                sender,
+                recipient,
+                id: m.id.clone(),
+                thread: m.thread.clone(),
+            },
+        );
+    }
+
+    fn on_sip_response(&mut self, tx: TxId, resp: &Response) {
+        if resp.code < 200 {
+            return;
+        }
+        let contact = resp
+            .headers
+            .values("Contact")
+            .first()
+            .and_then(|c| NameAddr::parse(c))
+            .and_then(|na| address::SipAddress::parse(&na.uri).ok())
+            .and_then(|a| self.addresses.sip_to_jid(&a).ok())
+            .map(|j| format!("xmpp:{}", j.to_bare()));
+        if resp.code < 300 {
+            self.x2s.remove(&tx);
+            return;
+        }
+        self.on_sip_failure(tx, resp.code, &resp.reason, contact.as_deref());
+    }
+
+    /// A MESSAGE failed: the sender gets the RFC 7247 Table 3 error with the original id.
+    fn on_sip_failure(&mut self, tx: TxId, code: u16, reason: &str, contact: Option<&str>) {
+        let Some(p) = self.x2s.remove(&tx) else {
+            return;
+        };
+        self.metrics.xmpp_messages_failed += 1;
+        let mut m = Message::new(Some(p.sender));
+        m.from = Some(p.recipient);
+        m.id = p.id;
+        m.thread = p.thread;
+        m.type_ = MessageType::Error;
+        m.payloads
+            .push(errors::sip_to_xmpp(code, reason, contact).into());
+        self.emit(m);
+    }
+
+    /// A SIP request the UA core passed up (only MESSAGE for now).
+    fn on_sip_request(&mut self, now: Instant, tx: TxId, req: Request, _from: Dest) {
+        if req.method != "MESSAGE" {
+            self.ua
+                .reply(now, tx, &req, 405, &[("Allow", "MESSAGE, OPTIONS".into())]);
+            return;
+        }
+        let id = req
+            .top_via()
+            .and_then(|v| v.branch().map(String::from))
+            .unwrap_or_else(|| self.ua.new_tag());
+        match im::sip_to_xmpp(&req, &self.addresses, &id) {
+            Ok(m) => {
+                let ticket = self.next_ticket;
+                self.next_ticket += 1;
+                self.s2x.insert(ticket, (tx, req));
+                self.out
+                    .push_back(Output::TrackedStanza(ticket, Stanza::Message(m)));
+            }
+            Err(r) => {
+                self.metrics.sip_messages_refused += 1;
+                tracing::info!(code = r.code, reason = %r.reason, call_id = %req.call_id(), "SIP MESSAGE refused");
+                let tag = self.ua.new_tag();
+                let mut resp = Response::to_request(&req, r.code, &r.reason, Some(&tag));
+                for (n, v) in r.headers {
+                    resp.headers.push(n, v);
+                }
+                self.ua.respond(now, tx, resp);
+            }
+        }
+    }
+
+    /// RFC 7572 §5: 200 once the stanza is handed to the XMPP server; 503 + Retry-After when
+    /// the link's queue is full.
+    fn on_queued(&mut self, now: Instant, ticket: u64, result: Result<(), Box<Stanza>>) {
+        let Some((tx, req)) = self.s2x.remove(&ticket) else {
+            return;
+        };
+        match result {
+            Ok(()) => {
+                self.metrics.sip_messages_in += 1;
+                self.ua.reply(now, tx, &req, 200, &[]);
+            }
+            Err(_) => {
+                self.metrics.not_queued += 1;
+                self.metrics.sip_messages_refused += 1;
+                let tag = self.ua.new_tag();
+                let mut resp = Response::to_request(
+                    &req,
+                    503,
+                    "XMPP server unreachable, queue full",
+                    Some(&tag),
+                );
+                resp.headers.push("Retry-After", "5");
+                self.ua.respond(now, tx, resp);
+            }
         }
     }
 
@@ -269,7 +521,8 @@ mod tests {
         let toml = "[xmpp]\ncomponent = \"sip.example.com\"\nsecret = \"x\"\ndomains = [\"example.com\"]\n[sip]\ndomain = \"example.net\"\n";
         let mut f = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut f, toml.as_bytes()).unwrap();
-        Core::new(&Config::load_with_env(f.path(), Some(Default::default())).unwrap())
+        let cfg = Config::load_with_env(f.path(), Some(Default::default())).unwrap();
+        Core::new(&cfg, UaConfig::from_config(&cfg))
     }
 
     /// Feeds one stanza (XML in the component namespace) and returns every output as XML.
@@ -278,7 +531,12 @@ mod tests {
         let st = Stanza::try_from(el).unwrap();
         core.handle_input(Instant::now(), Input::Stanza(st));
         std::iter::from_fn(|| core.poll_output())
-            .map(|Output::Stanza(s)| String::from(&Element::from(s)))
+            .filter_map(|o| match o {
+                Output::Stanza(s) | Output::TrackedStanza(_, s) => {
+                    Some(String::from(&Element::from(s)))
+                }
+                Output::Sip { .. } => None,
+            })
             .collect()
     }
 
@@ -429,7 +687,7 @@ mod tests {
         );
         let out: Vec<_> = std::iter::from_fn(|| c.poll_output()).collect();
         assert_eq!(out.len(), 1);
-        let Output::Stanza(s) = &out[0];
+        let Output::Stanza(s) = &out[0] else { panic!() };
         let xml = String::from(&Element::from(match s {
             Stanza::Iq(i) => Stanza::Iq(i.clone()),
             _ => panic!(),

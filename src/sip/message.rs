@@ -247,6 +247,11 @@ pub fn parse(input: &[u8], datagram: bool, max_size: usize) -> Result<Message, P
         .map_err(|_| ParseError::new(400, "Header section is not UTF-8"))?;
     let mut lines = head.split("\r\n");
     let start_line = lines.next().unwrap_or_default();
+    // RFC 3261 §7: lines end in CRLF; a bare CR or LF inside a line is not SIP (and would
+    // change meaning when re-serialized).
+    if head.split("\r\n").any(|l| l.contains(['\r', '\n'])) {
+        return Err(ParseError::new(400, "Bare CR or LF in the header section"));
+    }
 
     let mut headers = Headers::default();
     let mut bad_header: Option<String> = None;

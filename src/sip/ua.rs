@@ -543,6 +543,15 @@ impl UserAgent {
         }
     }
 
+    /// The size on the wire of the request `out` would become (RFC 7572 §6 limit checks).
+    pub fn request_size(&mut self, out: &Outgoing) -> usize {
+        let dest = self.route(out).unwrap_or(Dest {
+            transport: Transport::Udp,
+            addr: SocketAddr::from(([127, 0, 0, 1], 5060)),
+        });
+        self.build(out, dest, None).to_bytes().len()
+    }
+
     /// Sends a request in a new client transaction. The returned id names it in later
     /// [`UaEvent::Response`]/[`UaEvent::Failed`] events, across an authentication retry.
     pub fn send_request(&mut self, now: Instant, out: Outgoing) -> TxId {
@@ -551,7 +560,7 @@ impl UserAgent {
             self.next_failed += 1;
             self.events.push_back(UaEvent::Failed {
                 tx: id,
-                code: 503,
+                code: 502,
                 reason: "No route to the SIP destination".into(),
             });
             return id;
