@@ -4,6 +4,8 @@
 Usage: xmpp_client.py PORT JID PASSWORD COMPONENT MODE
   MODE=check   disco#info, XEP-0100 get/set, version, ping, message bounce
   MODE=wait    retry disco#info on the component until it answers; print seconds waited
+  MODE=send:N:TO   send N messages to TO, fail on any error stanza within 8 s
+  MODE=recv:N      wait (20 s) for N messages; print each as one XML line
 Exit status 0 on success; one line per check on stdout.
 """
 import asyncio
@@ -27,7 +29,9 @@ class Client(slixmpp.ClientXMPP):
         self.failures = []
         self.bounces = asyncio.Queue()
         self.add_event_handler("session_start", self.start)
+        self.received = asyncio.Queue()
         self.add_event_handler("message_error", lambda m: self.bounces.put_nowait(m))
+        self.add_event_handler("message", lambda m: m["type"] != "error" and self.received.put_nowait(m))
 
     def check(self, ok, what):
         print(("ok   " if ok else "FAIL ") + what, flush=True)
@@ -86,10 +90,32 @@ class Client(slixmpp.ClientXMPP):
                 await asyncio.sleep(0.05)
         self.failures.append("component never came back")
 
+    async def send_many(self, n, to):
+        for i in range(n):
+            self.send_message(mto=to, mbody=f"message {i} \u2764 from XMPP", msubject="stox e2e", mtype="normal")
+        try:
+            m = await asyncio.wait_for(self.bounces.get(), 8)
+            self.check(False, f"no error stanza, got {m['error']['condition']}: {m['error']['text']}")
+        except asyncio.TimeoutError:
+            self.check(True, f"{n} messages to {to} without error")
+
+    async def recv_many(self, n):
+        got = 0
+        while got < n:
+            m = await asyncio.wait_for(self.received.get(), 20)
+            print(str(m), flush=True)
+            got += 1
+
     async def start(self, _event):
         try:
+            self.send_presence()
             if MODE == "check":
                 await self.run_checks()
+            elif MODE.startswith("send:"):
+                _, n, to = MODE.split(":", 2)
+                await self.send_many(int(n), to)
+            elif MODE.startswith("recv:"):
+                await self.recv_many(int(MODE.split(":")[1]))
             else:
                 await self.wait_component()
         except Exception as e:  # any surprise is a failure, with its reason
