@@ -60,6 +60,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
             }
             m = sip_rx.recv() => {
                 let Some(m) = m else { break };
+                tracing::trace!(target: "stox::sip::wire", from = %m.from.addr, transport = m.from.transport.as_str(), "recv\n{}", String::from_utf8_lossy(&m.bytes));
                 core.handle_input(Instant::now(), Input::Sip(m));
             }
             _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
@@ -118,7 +119,10 @@ fn drain(core: &mut Core, link: &LinkHandle, sip: &SipIo) {
                 let result = link.try_send(s).map_err(Box::new);
                 core.handle_input(Instant::now(), Input::Queued(ticket, result));
             }
-            Output::Sip { to, bytes } => sip.send(to, bytes),
+            Output::Sip { to, bytes } => {
+                tracing::trace!(target: "stox::sip::wire", to = %to.addr, transport = to.transport.as_str(), "send\n{}", String::from_utf8_lossy(&bytes));
+                sip.send(to, bytes)
+            }
         }
     }
 }

@@ -6,6 +6,8 @@ Usage: xmpp_client.py PORT JID PASSWORD COMPONENT MODE
   MODE=wait    retry disco#info on the component until it answers; print seconds waited
   MODE=send:N:TO   send N messages to TO, fail on any error stanza within 8 s
   MODE=recv:N      wait (20 s) for N messages; print each as one XML line
+  MODE=full:TO     one message with thread, subject, xml:lang='fr' and non-ASCII body; no error
+  MODE=error:TO:CONDITION[:BODYLEN]  one message that must come back with CONDITION
 Exit status 0 on success; one line per check on stdout.
 """
 import asyncio
@@ -106,6 +108,26 @@ class Client(slixmpp.ClientXMPP):
             print(str(m), flush=True)
             got += 1
 
+    async def full(self, to):
+        m = self.make_message(mto=to, mbody="Bonjour \u2764 \u00e9t\u00e9", msubject="Sujet \u00e9", mtype="normal")
+        m["thread"] = "e2e-thread-1"
+        m["lang"] = "fr"
+        m.send()
+        try:
+            e = await asyncio.wait_for(self.bounces.get(), 6)
+            self.check(False, f"no error stanza, got {e['error']['condition']}: {e['error']['text']}")
+        except asyncio.TimeoutError:
+            self.check(True, f"full message to {to} without error")
+
+    async def expect_error(self, to, condition, body_len):
+        body = "x" * body_len if body_len else "are you there?"
+        self.send_message(mto=to, mbody=body, mtype="normal")
+        e = await asyncio.wait_for(self.bounces.get(), 20)
+        # read the condition from the XML: slixmpp does not know every RFC 6120 condition
+        err = e.xml.find("{jabber:client}error")
+        got = [c.tag.split("}")[1] for c in err if c.tag.endswith("}" + condition)] if err is not None else []
+        self.check(bool(got), f"message to {to} -> {e['error']['text']!r}, want {condition}: {ET.tostring(e.xml, encoding='unicode')}")
+
     async def start(self, _event):
         try:
             self.send_presence()
@@ -114,6 +136,11 @@ class Client(slixmpp.ClientXMPP):
             elif MODE.startswith("send:"):
                 _, n, to = MODE.split(":", 2)
                 await self.send_many(int(n), to)
+            elif MODE.startswith("full:"):
+                await self.full(MODE.split(":", 1)[1])
+            elif MODE.startswith("error:"):
+                parts = MODE.split(":")
+                await self.expect_error(parts[1], parts[2], int(parts[3]) if len(parts) > 3 else 0)
             elif MODE.startswith("recv:"):
                 await self.recv_many(int(MODE.split(":")[1]))
             else:
