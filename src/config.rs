@@ -29,7 +29,31 @@ pub struct Config {
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
+    pub im: ImConfig,
+    #[serde(default)]
     pub log: LogConfig,
+}
+
+/// Page-mode IM choices (RFC 7572).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImConfig {
+    /// What an XHTML-IM message becomes in SIP: `plain` (the `<body/>`, text/plain) or
+    /// `html` (the XHTML-IM body as text/html).
+    #[serde(default = "default_xhtml")]
+    pub xhtml_to_sip: String,
+}
+
+impl Default for ImConfig {
+    fn default() -> Self {
+        ImConfig {
+            xhtml_to_sip: default_xhtml(),
+        }
+    }
+}
+
+fn default_xhtml() -> String {
+    "plain".into()
 }
 
 /// The XEP-0114 link and the XMPP side of the gateway.
@@ -580,6 +604,12 @@ impl Config {
             );
         }
 
+        if !matches!(self.im.xhtml_to_sip.as_str(), "plain" | "html") {
+            bad(
+                "im.xhtml_to_sip",
+                format!("'{}' is neither 'plain' nor 'html'", self.im.xhtml_to_sip),
+            );
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             bad(
                 "log.level",

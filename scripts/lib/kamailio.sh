@@ -6,7 +6,7 @@ need_kamailio() { need_pkg kamailio kamailio; }
 kamailio_start() {
   local dir=$1 port=$2 stox=$3 stoxport=$4; shift 4
   mkdir -p "$dir"
-  sed -e "s/@KPORT@/$port/g" -e "s/@STOX@/$stox/g" -e "s/@STOXPORT@/$stoxport/g" \
+  sed -e "s/@KADDR@/127.0.0.1/g" -e "s/@KPORT@/$port/g" -e "s/@STOX@/$stox/g" -e "s/@STOXPORT@/$stoxport/g" \
     "$STOX_ROOT/scripts/e2e/kamailio/kamailio.cfg" > "$dir/kamailio.cfg"
   kamailio -f "$dir/kamailio.cfg" -P "$dir/kamailio.pid" -w "$dir" -m 128 -M 16 -DD -E "$@" \
     >>"$dir/kamailio.log" 2>&1 &

@@ -158,13 +158,15 @@ pub struct PageMessage {
     pub subject: Option<String>,
     pub language: Option<String>,
     pub body: String,
+    pub content_type: &'static str,
     /// `Call-Info` pointing back at the XMPP identity (RFC 7081 / RFC 6993).
     pub call_info: String,
 }
 
 /// `<message/>` → MESSAGE parts (RFC 7572 §4). `Ok(None)`: nothing to send (no body, e.g.
 /// chat states or receipts only). `Err`: the stanza error to return.
-pub fn xmpp_to_sip(m: &Message, map: &AddressMap) -> Result<Option<PageMessage>, StanzaError> {
+/// `html`: send an XHTML-IM payload as text/html instead of the plain `<body/>`.
+pub fn xmpp_to_sip(m: &Message, map: &AddressMap, html: bool) -> Result<Option<PageMessage>, StanzaError> {
     if m.type_ == MessageType::Groupchat {
         return Err(stanza::error(
             DefinedCondition::BadRequest,
@@ -195,6 +197,7 @@ pub fn xmpp_to_sip(m: &Message, map: &AddressMap) -> Result<Option<PageMessage>,
         .to_uri(),
         params: vec![],
     };
+    let xhtml = if html { xhtml_body(m) } else { None };
     let subject = m
         .subjects
         .get(lang.as_str())
@@ -215,12 +218,23 @@ pub fn xmpp_to_sip(m: &Message, map: &AddressMap) -> Result<Option<PageMessage>,
             .filter(|t| is_sip_word(t)),
         subject,
         language: (!lang.is_empty()).then_some(lang),
-        body,
+        content_type: if xhtml.is_some() { "text/html;charset=UTF-8" } else { "text/plain;charset=UTF-8" },
+        body: xhtml.unwrap_or(body),
         call_info: format!(
             "<xmpp:{}>;purpose=impp",
             Jid::from(from.to_bare()).to_string().replace('>', "%3E")
         ),
     }))
+}
+
+/// The XHTML-IM `<body/>` of a message as an HTML fragment (its inner markup).
+fn xhtml_body(m: &Message) -> Option<String> {
+    let html = m.payloads.iter().find(|p| p.is("html", xhtml::NS_XHTML_IM))?;
+    let body = html.get_child("body", xhtml::NS_XHTML)?;
+    let outer = String::from(body);
+    let start = outer.find('>')? + 1;
+    let inner = outer.get(start..)?.strip_suffix("</body>")?;
+    (!inner.trim().is_empty()).then(|| inner.to_string())
 }
 
 /// The body to send: the one without a language, else the first.
@@ -422,7 +436,7 @@ Content-Length: {CL}
         let m = stanza(
             "<message xmlns='jabber:component:accept' from='juliet@example.com/yn0cl4bnw0yr3vym' to='romeo@sip.example.com' id='a1'><body>Art thou not Romeo, and a Montague?</body><thread>thr-1</thread><subject>Verona</subject></message>",
         );
-        let p = xmpp_to_sip(&m, &map()).unwrap().unwrap();
+        let p = xmpp_to_sip(&m, &map(), false).unwrap().unwrap();
         assert_eq!(p.request_uri, "sip:romeo@example.net");
         assert_eq!(
             p.from.to_header(),
@@ -440,26 +454,35 @@ Content-Length: {CL}
         let m = stanza(
             "<message xmlns='jabber:component:accept' from='juliet@example.com/r' to='romeo@sip.example.com' xml:lang='cs'><body>Ahoj</body><thread>has space</thread></message>",
         );
-        let p = xmpp_to_sip(&m, &map()).unwrap().unwrap();
+        let p = xmpp_to_sip(&m, &map(), false).unwrap().unwrap();
         assert_eq!(p.language.as_deref(), Some("cs"));
         assert_eq!(p.call_id, None);
         let m = stanza(
             "<message xmlns='jabber:component:accept' from='juliet@example.com/r' to='romeo@sip.example.com'><active xmlns='http://jabber.org/protocol/chatstates'/></message>",
         );
-        assert_eq!(xmpp_to_sip(&m, &map()).unwrap(), None);
+        assert_eq!(xmpp_to_sip(&m, &map(), false).unwrap(), None);
         let m = stanza(
             "<message xmlns='jabber:component:accept' type='groupchat' from='juliet@example.com/r' to='romeo@sip.example.com'><body>x</body></message>",
         );
         assert_eq!(
-            xmpp_to_sip(&m, &map()).unwrap_err().defined_condition,
+            xmpp_to_sip(&m, &map(), false).unwrap_err().defined_condition,
             DefinedCondition::BadRequest
         );
         let m = stanza(
             "<message xmlns='jabber:component:accept' from='juliet@example.com/r' to='romeo\\40example.org@sip.example.com'><body>x</body></message>",
         );
         assert_eq!(
-            xmpp_to_sip(&m, &map()).unwrap().unwrap().request_uri,
+            xmpp_to_sip(&m, &map(), false).unwrap().unwrap().request_uri,
             "sip:romeo@example.org"
         );
+    }
+
+    #[test]
+    fn xhtml_im_is_plain_by_default_html_on_request() {
+        let m = stanza("<message xmlns='jabber:component:accept' from='juliet@example.com/r' to='romeo@sip.example.com'><body>Hi there</body><html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'><p>Hi <strong>there</strong></p></body></html></message>");
+        let p = xmpp_to_sip(&m, &map(), false).unwrap().unwrap();
+        assert_eq!((p.body.as_str(), p.content_type), ("Hi there", "text/plain;charset=UTF-8"));
+        let p = xmpp_to_sip(&m, &map(), true).unwrap().unwrap();
+        assert_eq!((p.body.as_str(), p.content_type), ("<p>Hi <strong>there</strong></p>", "text/html;charset=UTF-8"));
     }
 }

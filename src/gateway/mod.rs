@@ -112,9 +112,13 @@ pub struct Core {
     link_up: bool,
     metrics: Metrics,
     sip_message_size: usize,
+    xhtml_to_sip: bool,
     x2s: HashMap<TxId, PendingX2s>,
     /// MESSAGE transactions waiting to learn whether their stanza was queued.
-    s2x: HashMap<u64, (TxId, Request)>,
+    s2x: HashMap<u64, (TxId, Request, String)>,
+    /// Stanza id → Call-ID of MESSAGEs delivered to XMPP, so a later bounce can be logged
+    /// against the SIP side (RFC 7572 §5 leaves the bounce unmapped: the 200 is gone).
+    delivered: HashMap<String, String>,
     next_ticket: u64,
     /// CSeq per Call-ID for MESSAGEs that reuse a thread as Call-ID (RFC 3428 §4).
     cseqs: HashMap<String, u32>,
@@ -136,8 +140,10 @@ impl Core {
             link_up: false,
             metrics: Metrics::default(),
             sip_message_size: cfg.limits.sip_message_size,
+            xhtml_to_sip: cfg.im.xhtml_to_sip == "html",
             x2s: HashMap::new(),
             s2x: HashMap::new(),
+            delivered: HashMap::new(),
             next_ticket: 1,
             cseqs: HashMap::new(),
         }
@@ -240,7 +246,19 @@ impl Core {
     fn on_message(&mut self, now: Instant, m: Message) {
         if m.type_ == MessageType::Error {
             self.metrics.bounces += 1;
-            tracing::info!(id = ?m.id.as_ref().map(|i| &i.0), from = ?m.from.as_ref().map(|j| j.to_string()), "XMPP server bounced a message");
+            let call_id = m.id.as_ref().and_then(|i| self.delivered.remove(&i.0));
+            let condition = m
+                .payloads
+                .iter()
+                .find_map(|p| StanzaError::try_from(p.clone()).ok())
+                .map(|e| format!("{:?}", e.defined_condition));
+            tracing::info!(
+                id = ?m.id.as_ref().map(|i| &i.0),
+                from = ?m.from.as_ref().map(|j| j.to_string()),
+                call_id = ?call_id,
+                condition = ?condition,
+                "XMPP server bounced a message (its SIP MESSAGE was already answered 200)"
+            );
             return;
         }
         if !self.sender_allowed(m.from.as_ref()) {
@@ -258,7 +276,7 @@ impl Core {
             );
             return self.bounce(&m, err);
         }
-        let page = match im::xmpp_to_sip(&m, &self.addresses) {
+        let page = match im::xmpp_to_sip(&m, &self.addresses, self.xhtml_to_sip) {
             Ok(Some(p)) => p,
             Ok(None) => {
                 tracing::debug!("message without body (chat state or receipt) not sent as MESSAGE");
@@ -384,7 +402,7 @@ impl Core {
             Ok(m) => {
                 let ticket = self.next_ticket;
                 self.next_ticket += 1;
-                self.s2x.insert(ticket, (tx, req));
+                self.s2x.insert(ticket, (tx, req, id));
                 self.out
                     .push_back(Output::TrackedStanza(ticket, Stanza::Message(m)));
             }
@@ -404,12 +422,16 @@ impl Core {
     /// RFC 7572 §5: 200 once the stanza is handed to the XMPP server; 503 + Retry-After when
     /// the link's queue is full.
     fn on_queued(&mut self, now: Instant, ticket: u64, result: Result<(), Box<Stanza>>) {
-        let Some((tx, req)) = self.s2x.remove(&ticket) else {
+        let Some((tx, req, id)) = self.s2x.remove(&ticket) else {
             return;
         };
         match result {
             Ok(()) => {
                 self.metrics.sip_messages_in += 1;
+                if self.delivered.len() >= CSEQ_MEMORY {
+                    self.delivered.clear();
+                }
+                self.delivered.insert(id, req.call_id().to_string());
                 self.ua.reply(now, tx, &req, 200, &[]);
             }
             Err(_) => {
