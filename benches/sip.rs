@@ -1,0 +1,76 @@
+//! SIP hot paths: parse + serialize a typical MESSAGE, and the transaction table at
+//! 100,000 live transactions (insert, a timer tick with nothing due, a tick that expires one).
+
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, black_box, criterion_group, criterion_main};
+use stox::config::Transport;
+use stox::sip::message::{Message, Request, parse};
+use stox::sip::transaction::{Dest, Timers, TransactionLayer};
+
+const MESSAGE: &[u8] = b"MESSAGE sip:juliet@example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776sgdkse;rport\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:romeo@example.net;gr=dr4hcr0st3lup4c>;tag=49583\r\n\
+To: <sip:juliet@example.com>\r\n\
+Call-ID: asd88asd77a@1.2.3.4\r\n\
+CSeq: 1 MESSAGE\r\n\
+Content-Type: text/plain;charset=UTF-8\r\n\
+Content-Length: 35\r\n\r\n\
+Art thou not Romeo, and a Montague?";
+
+fn request(i: u64) -> Request {
+    let m = format!(
+        "MESSAGE sip:romeo@example.net SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bK{i:016x};rport\r\nFrom: <sip:juliet@example.com>;tag=t{i}\r\nTo: <sip:romeo@example.net>\r\nCall-ID: c{i}\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    match parse(m.as_bytes(), false, 65535) {
+        Ok(Message::Request(r)) => r,
+        _ => unreachable!(),
+    }
+}
+
+fn codec(c: &mut Criterion) {
+    c.bench_function("sip parse MESSAGE (296 B)", |b| b.iter(|| parse(black_box(MESSAGE), true, 65535)));
+    let Ok(Message::Request(r)) = parse(MESSAGE, true, 65535) else { unreachable!() };
+    c.bench_function("sip serialize MESSAGE", |b| b.iter(|| black_box(&r).to_bytes()));
+    c.bench_function("sip parse + serialize MESSAGE", |b| {
+        b.iter(|| match parse(black_box(MESSAGE), true, 65535) {
+            Ok(Message::Request(r)) => r.to_bytes(),
+            _ => unreachable!(),
+        })
+    });
+}
+
+fn transactions(c: &mut Criterion) {
+    let dest = Dest { transport: Transport::Tcp, addr: "127.0.0.1:5060".parse().unwrap() };
+    let now = Instant::now();
+    let mut l = TransactionLayer::new(Timers::default());
+    for i in 0..100_000 {
+        l.send_request(now, request(i), dest);
+    }
+    while l.poll_output().is_some() {}
+    let reqs: Vec<Request> = (100_000..100_000 + 1_000_000).take(200_000).map(request).collect();
+    let mut it = reqs.into_iter().cycle();
+    c.bench_function("tx table 100k: start one more", |b| {
+        b.iter_batched(
+            || it.next().unwrap(),
+            |r| {
+                l.send_request(now, r, dest);
+                while l.poll_output().is_some() {}
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let mut l2 = TransactionLayer::new(Timers::default());
+    for i in 0..100_000 {
+        l2.send_request(now, request(i), dest);
+    }
+    while l2.poll_output().is_some() {}
+    c.bench_function("tx table 100k: tick, nothing due", |b| {
+        b.iter(|| l2.handle_timeout(black_box(now + Duration::from_millis(1))))
+    });
+    assert_eq!(l2.len(), 100_000);
+}
+
+criterion_group!(benches, codec, transactions);
+criterion_main!(benches);
