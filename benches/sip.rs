@@ -30,9 +30,15 @@ fn request(i: u64) -> Request {
 }
 
 fn codec(c: &mut Criterion) {
-    c.bench_function("sip parse MESSAGE (296 B)", |b| b.iter(|| parse(black_box(MESSAGE), true, 65535)));
-    let Ok(Message::Request(r)) = parse(MESSAGE, true, 65535) else { unreachable!() };
-    c.bench_function("sip serialize MESSAGE", |b| b.iter(|| black_box(&r).to_bytes()));
+    c.bench_function("sip parse MESSAGE (296 B)", |b| {
+        b.iter(|| parse(black_box(MESSAGE), true, 65535))
+    });
+    let Ok(Message::Request(r)) = parse(MESSAGE, true, 65535) else {
+        unreachable!()
+    };
+    c.bench_function("sip serialize MESSAGE", |b| {
+        b.iter(|| black_box(&r).to_bytes())
+    });
     c.bench_function("sip parse + serialize MESSAGE", |b| {
         b.iter(|| match parse(black_box(MESSAGE), true, 65535) {
             Ok(Message::Request(r)) => r.to_bytes(),
@@ -42,14 +48,20 @@ fn codec(c: &mut Criterion) {
 }
 
 fn transactions(c: &mut Criterion) {
-    let dest = Dest { transport: Transport::Tcp, addr: "127.0.0.1:5060".parse().unwrap() };
+    let dest = Dest {
+        transport: Transport::Tcp,
+        addr: "127.0.0.1:5060".parse().unwrap(),
+    };
     let now = Instant::now();
     let mut l = TransactionLayer::new(Timers::default());
     for i in 0..100_000 {
         l.send_request(now, request(i), dest);
     }
     while l.poll_output().is_some() {}
-    let reqs: Vec<Request> = (100_000..100_000 + 1_000_000).take(200_000).map(request).collect();
+    let reqs: Vec<Request> = (100_000..100_000 + 1_000_000)
+        .take(200_000)
+        .map(request)
+        .collect();
     let mut it = reqs.into_iter().cycle();
     c.bench_function("tx table 100k: start one more", |b| {
         b.iter_batched(

@@ -55,14 +55,17 @@ prosody_start() {
   echo $! > "$dir/prosody.bgpid"
 }
 
-prosody_stop() {
-  local dir=$1 pid
-  pid=$(cat "$dir/prosody.bgpid" 2>/dev/null) || return 0
+# stop_pidfile FILE: TERM the process named in FILE, KILL it after 5 s, remove FILE.
+stop_pidfile() {
+  local file=$1 pid
+  pid=$(cat "$file" 2>/dev/null) || return 0
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
   kill -9 "$pid" 2>/dev/null || true
-  rm -f "$dir/prosody.bgpid"
+  rm -f "$file"
 }
+
+prosody_stop() { stop_pidfile "$1/prosody.bgpid"; }
 
 prosody_register() {
   local dir=$1 user=$2 pass=$3

@@ -11,20 +11,12 @@ kamailio_start() {
   kamailio -f "$dir/kamailio.cfg" -P "$dir/kamailio.pid" -w "$dir" -m 128 -M 16 -DD -E "$@" \
     >>"$dir/kamailio.log" 2>&1 &
   echo $! > "$dir/kamailio.bgpid"
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-    sleep 0.05
-  done
+  wait_port "$port" 5 && return 0
   log "Kamailio did not start; see $dir/kamailio.log"; tail -20 "$dir/kamailio.log" >&2
   return 1
 }
 
 kamailio_stop() {
-  local dir=$1 pid
-  pid=$(cat "$dir/kamailio.bgpid" 2>/dev/null) || return 0
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-  kill -9 "$pid" 2>/dev/null || true
-  pkill -9 -f "kamailio -f $dir/kamailio.cfg" 2>/dev/null || true
-  rm -f "$dir/kamailio.bgpid"
+  stop_pidfile "$1/kamailio.bgpid"
+  pkill -9 -f "kamailio -f $1/kamailio.cfg" 2>/dev/null || true
 }

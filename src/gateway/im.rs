@@ -166,7 +166,11 @@ pub struct PageMessage {
 /// `<message/>` → MESSAGE parts (RFC 7572 §4). `Ok(None)`: nothing to send (no body, e.g.
 /// chat states or receipts only). `Err`: the stanza error to return.
 /// `html`: send an XHTML-IM payload as text/html instead of the plain `<body/>`.
-pub fn xmpp_to_sip(m: &Message, map: &AddressMap, html: bool) -> Result<Option<PageMessage>, StanzaError> {
+pub fn xmpp_to_sip(
+    m: &Message,
+    map: &AddressMap,
+    html: bool,
+) -> Result<Option<PageMessage>, StanzaError> {
     if m.type_ == MessageType::Groupchat {
         return Err(stanza::error(
             DefinedCondition::BadRequest,
@@ -218,7 +222,11 @@ pub fn xmpp_to_sip(m: &Message, map: &AddressMap, html: bool) -> Result<Option<P
             .filter(|t| is_sip_word(t)),
         subject,
         language: (!lang.is_empty()).then_some(lang),
-        content_type: if xhtml.is_some() { "text/html;charset=UTF-8" } else { "text/plain;charset=UTF-8" },
+        content_type: if xhtml.is_some() {
+            "text/html;charset=UTF-8"
+        } else {
+            "text/plain;charset=UTF-8"
+        },
         body: xhtml.unwrap_or(body),
         call_info: format!(
             "<xmpp:{}>;purpose=impp",
@@ -229,7 +237,10 @@ pub fn xmpp_to_sip(m: &Message, map: &AddressMap, html: bool) -> Result<Option<P
 
 /// The XHTML-IM `<body/>` of a message as an HTML fragment (its inner markup).
 fn xhtml_body(m: &Message) -> Option<String> {
-    let html = m.payloads.iter().find(|p| p.is("html", xhtml::NS_XHTML_IM))?;
+    let html = m
+        .payloads
+        .iter()
+        .find(|p| p.is("html", xhtml::NS_XHTML_IM))?;
     let body = html.get_child("body", xhtml::NS_XHTML)?;
     let outer = String::from(body);
     let start = outer.find('>')? + 1;
@@ -465,7 +476,9 @@ Content-Length: {CL}
             "<message xmlns='jabber:component:accept' type='groupchat' from='juliet@example.com/r' to='romeo@sip.example.com'><body>x</body></message>",
         );
         assert_eq!(
-            xmpp_to_sip(&m, &map(), false).unwrap_err().defined_condition,
+            xmpp_to_sip(&m, &map(), false)
+                .unwrap_err()
+                .defined_condition,
             DefinedCondition::BadRequest
         );
         let m = stanza(
@@ -479,10 +492,21 @@ Content-Length: {CL}
 
     #[test]
     fn xhtml_im_is_plain_by_default_html_on_request() {
-        let m = stanza("<message xmlns='jabber:component:accept' from='juliet@example.com/r' to='romeo@sip.example.com'><body>Hi there</body><html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'><p>Hi <strong>there</strong></p></body></html></message>");
+        let m = stanza(
+            "<message xmlns='jabber:component:accept' from='juliet@example.com/r' to='romeo@sip.example.com'><body>Hi there</body><html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'><p>Hi <strong>there</strong></p></body></html></message>",
+        );
         let p = xmpp_to_sip(&m, &map(), false).unwrap().unwrap();
-        assert_eq!((p.body.as_str(), p.content_type), ("Hi there", "text/plain;charset=UTF-8"));
+        assert_eq!(
+            (p.body.as_str(), p.content_type),
+            ("Hi there", "text/plain;charset=UTF-8")
+        );
         let p = xmpp_to_sip(&m, &map(), true).unwrap().unwrap();
-        assert_eq!((p.body.as_str(), p.content_type), ("<p>Hi <strong>there</strong></p>", "text/html;charset=UTF-8"));
+        assert_eq!(
+            (p.body.as_str(), p.content_type),
+            (
+                "<p>Hi <strong>there</strong></p>",
+                "text/html;charset=UTF-8"
+            )
+        );
     }
 }

@@ -502,24 +502,7 @@ impl Via {
         let mut parts = rest.trim().split(';');
         let sent_by = parts.next()?.trim();
         let (host, port) = split_host_port(sent_by)?;
-        let mut params = Vec::new();
-        for p in parts {
-            let p = p.trim();
-            if p.is_empty() {
-                return None;
-            }
-            match p.split_once('=') {
-                Some((k, v)) => {
-                    let (k, v) = (k.trim(), v.trim());
-                    if !is_token(k) || v.is_empty() {
-                        return None;
-                    }
-                    params.push((k.to_ascii_lowercase(), Some(v.to_string())))
-                }
-                None if is_token(p) => params.push((p.to_ascii_lowercase(), None)),
-                None => return None,
-            }
-        }
+        let params = parse_params(parts, true)?;
         Some(Via {
             transport: transport.to_ascii_uppercase(),
             host,
@@ -529,10 +512,7 @@ impl Via {
     }
 
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_deref())
+        find_param(&self.params, name)
     }
 
     pub fn branch(&self) -> Option<&str> {
@@ -663,6 +643,42 @@ fn write_headers(s: &mut String, headers: &Headers, body_len: usize) {
     let _ = write!(s, "Content-Length: {body_len}\r\n\r\n");
 }
 
+/// `;name[=value]` parameters (names lower-cased). `strict`: empty or non-token entries make
+/// the whole header invalid (Via); otherwise empty entries are skipped.
+fn parse_params<'a>(
+    parts: impl Iterator<Item = &'a str>,
+    strict: bool,
+) -> Option<Vec<(String, Option<String>)>> {
+    let mut params = Vec::new();
+    for p in parts.map(str::trim) {
+        if p.is_empty() {
+            if strict {
+                return None;
+            }
+            continue;
+        }
+        match p.split_once('=') {
+            Some((k, v)) => {
+                let (k, v) = (k.trim(), v.trim());
+                if strict && (!is_token(k) || v.is_empty()) {
+                    return None;
+                }
+                params.push((k.to_ascii_lowercase(), Some(v.to_string())));
+            }
+            None if !strict || is_token(p) => params.push((p.to_ascii_lowercase(), None)),
+            None => return None,
+        }
+    }
+    Some(params)
+}
+
+fn find_param<'a>(params: &'a [(String, Option<String>)], name: &str) -> Option<Option<&'a str>> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_deref())
+}
+
 /// The standard reason phrase for a status code (RFC 3261 §21 and extensions).
 pub fn reason_phrase(code: u16) -> &'static str {
     match code {
@@ -771,15 +787,7 @@ impl NameAddr {
         if !v.contains('<') && (uri.contains('?') || uri.contains(',')) {
             return None;
         }
-        let mut params = Vec::new();
-        for p in rest.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            match p.split_once('=') {
-                Some((k, v)) => {
-                    params.push((k.trim().to_ascii_lowercase(), Some(v.trim().to_string())))
-                }
-                None => params.push((p.to_ascii_lowercase(), None)),
-            }
-        }
+        let params = parse_params(rest.split(';'), false)?;
         Some(NameAddr {
             display,
             uri: uri.to_string(),
@@ -788,10 +796,7 @@ impl NameAddr {
     }
 
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_deref())
+        find_param(&self.params, name)
     }
 
     pub fn tag(&self) -> Option<&str> {

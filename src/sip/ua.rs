@@ -543,6 +543,19 @@ impl UserAgent {
         }
     }
 
+    /// A request that fails before any transaction exists: an id from a range transactions
+    /// never use, and the failure event right away.
+    fn fail_now(&mut self, code: u16, reason: &str) -> TxId {
+        let id = TxId(self.next_failed);
+        self.next_failed += 1;
+        self.events.push_back(UaEvent::Failed {
+            tx: id,
+            code,
+            reason: reason.into(),
+        });
+        id
+    }
+
     /// The size on the wire of the request `out` would become (RFC 7572 §6 limit checks).
     pub fn request_size(&mut self, out: &Outgoing) -> usize {
         let dest = self.route(out).unwrap_or(Dest {
@@ -556,26 +569,12 @@ impl UserAgent {
     /// [`UaEvent::Response`]/[`UaEvent::Failed`] events, across an authentication retry.
     pub fn send_request(&mut self, now: Instant, out: Outgoing) -> TxId {
         let Some(dest) = self.route(&out) else {
-            let id = TxId(self.next_failed);
-            self.next_failed += 1;
-            self.events.push_back(UaEvent::Failed {
-                tx: id,
-                code: 502,
-                reason: "No route to the SIP destination".into(),
-            });
-            return id;
+            return self.fail_now(502, "No route to the SIP destination");
         };
         let req = self.build(&out, dest, None);
         let size = req.to_bytes().len();
         if dest.transport == Transport::Udp && size > self.cfg.max_message {
-            let id = TxId(self.next_failed);
-            self.next_failed += 1;
-            self.events.push_back(UaEvent::Failed {
-                tx: id,
-                code: 513,
-                reason: "Message Too Large".into(),
-            });
-            return id;
+            return self.fail_now(513, "Message Too Large");
         }
         match self.tl.send_request(now, req, dest) {
             Some(id) => {
@@ -591,16 +590,7 @@ impl UserAgent {
                 self.pump(now);
                 id
             }
-            None => {
-                let id = TxId(self.next_failed);
-                self.next_failed += 1;
-                self.events.push_back(UaEvent::Failed {
-                    tx: id,
-                    code: 500,
-                    reason: "Could not build the request".into(),
-                });
-                id
-            }
+            None => self.fail_now(500, "Could not build the request"),
         }
     }
 
