@@ -117,6 +117,9 @@ pub struct SipConfig {
     pub tls_cert: Option<PathBuf>,
     #[serde(default)]
     pub tls_key: Option<PathBuf>,
+    /// CA bundle (PEM) that outgoing TLS peers are verified against; default: the system's.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
     /// Digest credentials used when a proxy challenges us (RFC 3261 §22).
     #[serde(default)]
     pub credentials: Vec<SipCredential>,

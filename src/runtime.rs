@@ -20,8 +20,34 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     // SIP first: a port we cannot bind is a configuration error, reported before anything
     // connects anywhere.
     let (sip_tx, mut sip_rx) = mpsc::channel(4096);
+    let mut tls = sip_io::TlsSetup::default();
+    if let (Some(cert), Some(key)) = (&cfg.sip.tls_cert, &cfg.sip.tls_key) {
+        tls.acceptor =
+            Some(crate::sip::tls::acceptor(cert, key).context("sip.tls_cert / sip.tls_key")?);
+    }
+    tls.connector =
+        Some(crate::sip::tls::connector(cfg.sip.tls_ca.as_deref()).context("sip.tls_ca")?);
+    if let Some(proxy) = &cfg.sip.outbound_proxy
+        && let Some((dest, _)) = proxy_dest(proxy).or(resolve_proxy(proxy).await.ok())
+    {
+        // verify a TLS proxy by the name in its URI
+        let host = proxy
+            .split(':')
+            .nth(1)
+            .unwrap_or_default()
+            .split([';', ':'])
+            .next()
+            .unwrap_or_default();
+        tls.names.insert(
+            dest.addr,
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        );
+    }
     let (sip, bound) = sip_io::bind(
         &cfg.sip_listen(),
+        tls,
         cfg.sip.max_message_bytes,
         Duration::from_secs(cfg.sip.connection_idle_secs),
         sip_tx,

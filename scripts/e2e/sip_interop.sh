@@ -10,7 +10,7 @@ need_pkg sipp sip-tester
 STOX=${STOX_BIN:-$STOX_ROOT/target/debug/stox}
 [ -x "$STOX" ] || (cd "$STOX_ROOT" && cargo build -q)
 dir=$(mktemp -d /tmp/stox-e2e-sip.XXXXXX)
-c2s=$(free_port); comp=$(free_port); sipport=$(free_port); uasport=$(free_port)
+c2s=$(free_port); comp=$(free_port); sipport=$(free_port); uasport=$(free_port); tlsport=$(free_port)
 secret="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 stox_pid=""; failed=1
 cleanup() {
@@ -25,6 +25,8 @@ prosody_register "$dir" juliet pass
 prosody_start "$dir"
 wait_port "$c2s" || { log "Prosody did not start"; exit 1; }
 
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+  -keyout "$dir/key.pem" -out "$dir/cert.pem" >/dev/null 2>&1
 cat > "$dir/stox.toml" <<TOML
 [xmpp]
 component = "sip.example.com"
@@ -32,7 +34,9 @@ server = "127.0.0.1:$comp"
 domains = ["example.com"]
 [sip]
 domain = "example.net"
-listen = ["udp:127.0.0.1:$sipport", "tcp:127.0.0.1:$sipport"]
+listen = ["udp:127.0.0.1:$sipport", "tcp:127.0.0.1:$sipport", "tls:127.0.0.1:$tlsport"]
+tls_cert = "$dir/cert.pem"
+tls_key = "$dir/key.pem"
 outbound_proxy = "sip:127.0.0.1:$uasport"
 t1_ms = 100
 TOML
@@ -58,6 +62,34 @@ for t in u1 t1; do
   COUNT=10 run_sipp "message-to-xmpp-$t" "$t" message_uac.xml
 done
 COUNT=20 run_sipp "message-to-xmpp-udp-lossy" u1 message_uac.xml -lost 10
+
+# SIP over TLS: Python's ssl module (OpenSSL) verifies stox's certificate and sends OPTIONS.
+if "$PY" - "$tlsport" "$dir/cert.pem" <<'PYEOF'
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+    lp = s.getsockname()[1]
+    s.sendall((f"OPTIONS sip:juliet@example.com SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:{lp};branch=z9hG4bKtls1\r\n"
+               "From: <sip:romeo@example.net>;tag=t\r\nTo: <sip:juliet@example.com>\r\nCall-ID: tls-1\r\n"
+               "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        assert chunk, data
+        data += chunk
+    assert data.startswith(b"SIP/2.0 200 OK\r\n"), data
+    s.sendall(b"\r\n\r\n")  # RFC 5626 keepalive ping: answered with a CRLF pong
+    pong = b""
+    while len(pong) < 2:
+        chunk = s.recv(2 - len(pong))
+        assert chunk, pong
+        pong += chunk
+    assert pong == b"\r\n", pong
+    print(data.decode().splitlines()[0])
+PYEOF
+then log "ok   options-tls (verified certificate)"; passed=$((passed + 1))
+else log "FAIL options-tls"; fails=$((fails + 1)); fi
 
 # stox as UAC: the XMPP user writes to a SIP user; a lossy SIPp UAS answers.
 (cd "$dir" && timeout 60 sipp -sf "$STOX_ROOT/scripts/e2e/sipp/message_uas.xml" -i 127.0.0.1 -p "$uasport" -t u1 -m 5 \

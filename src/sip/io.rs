@@ -13,6 +13,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
 use super::message::{Frame, next_frame};
 use super::transaction::Dest;
 use crate::config::{Listen, Transport};
@@ -26,11 +28,21 @@ pub struct SipIn {
 
 type Conns = Arc<Mutex<HashMap<(Transport, SocketAddr), mpsc::Sender<Arc<Vec<u8>>>>>>;
 
+/// TLS material: the acceptor for `tls:` listeners, the connector for outgoing TLS, and
+/// the names to verify peers by (addresses have no name of their own).
+#[derive(Clone, Default)]
+pub struct TlsSetup {
+    pub acceptor: Option<TlsAcceptor>,
+    pub connector: Option<TlsConnector>,
+    pub names: HashMap<SocketAddr, String>,
+}
+
 /// Sending side of the transports; cheap to clone.
 #[derive(Clone)]
 pub struct SipIo {
     udp: Vec<Arc<UdpSocket>>,
     conns: Conns,
+    tls: Arc<TlsSetup>,
     inbound: mpsc::Sender<SipIn>,
     max: usize,
     idle: Duration,
@@ -41,6 +53,7 @@ pub struct SipIo {
 /// (port 0 in the config picks a free port, which tests use).
 pub async fn bind(
     listens: &[Listen],
+    tls: TlsSetup,
     max: usize,
     idle: Duration,
     inbound: mpsc::Sender<SipIn>,
@@ -49,6 +62,7 @@ pub async fn bind(
     let mut io = SipIo {
         udp: Vec::new(),
         conns: Arc::new(Mutex::new(HashMap::new())),
+        tls: Arc::new(tls),
         inbound,
         max,
         idle,
@@ -56,6 +70,7 @@ pub async fn bind(
     };
     let mut bound = Vec::new();
     let mut tcp = Vec::new();
+    let mut tls = Vec::new();
     for l in listens {
         match l.transport {
             Transport::Udp => {
@@ -81,13 +96,20 @@ pub async fn bind(
                 tcp.push(t);
             }
             Transport::Tls => {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    format!(
-                        "tls:{} — SIP over TLS listeners are not available in this build yet",
-                        l.addr
-                    ),
-                ));
+                let Some(acceptor) = io.tls.acceptor.clone() else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("tls:{} needs sip.tls_cert and sip.tls_key", l.addr),
+                    ));
+                };
+                let t = TcpListener::bind(l.addr)
+                    .await
+                    .map_err(|e| with_addr(e, "tls", l.addr))?;
+                bound.push(Listen {
+                    transport: Transport::Tls,
+                    addr: t.local_addr()?,
+                });
+                tls.push((t, acceptor));
             }
         }
     }
@@ -95,7 +117,10 @@ pub async fn bind(
         tokio::spawn(udp_reader(s.clone(), io.clone()));
     }
     for t in tcp {
-        tokio::spawn(tcp_acceptor(t, io.clone()));
+        tokio::spawn(tcp_acceptor(t, None, io.clone()));
+    }
+    for (t, acceptor) in tls {
+        tokio::spawn(tcp_acceptor(t, Some(acceptor), io.clone()));
     }
     Ok((io, bound))
 }
@@ -128,7 +153,7 @@ async fn udp_reader(s: Arc<UdpSocket>, io: SipIo) {
     }
 }
 
-async fn tcp_acceptor(l: TcpListener, io: SipIo) {
+async fn tcp_acceptor(l: TcpListener, acceptor: Option<TlsAcceptor>, io: SipIo) {
     let mut shutdown = io.shutdown.clone();
     loop {
         tokio::select! {
@@ -136,8 +161,26 @@ async fn tcp_acceptor(l: TcpListener, io: SipIo) {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let (tx, rx) = mpsc::channel(256);
-                    register(&io.conns, (Transport::Tcp, peer), tx);
-                    tokio::spawn(connection(stream, Dest { transport: Transport::Tcp, addr: peer }, rx, io.clone()));
+                    let io = io.clone();
+                    match acceptor.clone() {
+                        None => {
+                            register(&io.conns, (Transport::Tcp, peer), tx);
+                            tokio::spawn(connection(stream, Dest { transport: Transport::Tcp, addr: peer }, rx, io));
+                        }
+                        Some(acceptor) => {
+                            // The handshake runs in its own task so a slow client blocks nobody.
+                            tokio::spawn(async move {
+                                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                                    Ok(Ok(s)) => {
+                                        register(&io.conns, (Transport::Tls, peer), tx);
+                                        connection(s, Dest { transport: Transport::Tls, addr: peer }, rx, io).await;
+                                    }
+                                    Ok(Err(e)) => tracing::info!(peer = %peer, error = %e, "SIP TLS handshake failed"),
+                                    Err(_) => tracing::info!(peer = %peer, "SIP TLS handshake timed out"),
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "tcp accept failed");
@@ -265,34 +308,10 @@ impl SipIo {
                         register(&self.conns, key, tx.clone());
                         let io = self.clone();
                         tokio::spawn(async move {
-                            if to.transport == Transport::Tls {
-                                tracing::warn!(to = %to.addr, "SIP over TLS is not available in this build yet");
+                            if let Err(e) = io.connect(to, rx).await {
+                                tracing::info!(to = %to.addr, transport = to.transport.as_str(), error = %e, "SIP connection failed");
                                 if let Ok(mut m) = io.conns.lock() {
                                     m.remove(&key);
-                                }
-                                return;
-                            }
-                            match tokio::time::timeout(
-                                Duration::from_secs(10),
-                                TcpStream::connect(to.addr),
-                            )
-                            .await
-                            {
-                                Ok(Ok(s)) => {
-                                    let _ = s.set_nodelay(true);
-                                    connection(s, to, rx, io).await;
-                                }
-                                Ok(Err(e)) => {
-                                    tracing::info!(to = %to.addr, error = %e, "SIP TCP connect failed");
-                                    if let Ok(mut m) = io.conns.lock() {
-                                        m.remove(&key);
-                                    }
-                                }
-                                Err(_) => {
-                                    tracing::info!(to = %to.addr, "SIP TCP connect timed out");
-                                    if let Ok(mut m) = io.conns.lock() {
-                                        m.remove(&key);
-                                    }
                                 }
                             }
                         });
@@ -306,6 +325,33 @@ impl SipIo {
                 }
             }
         }
+    }
+
+    /// Opens a TCP or TLS connection and serves it; `Err` if it never came up.
+    async fn connect(&self, to: Dest, rx: mpsc::Receiver<Arc<Vec<u8>>>) -> io::Result<()> {
+        let s = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(to.addr))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+        let _ = s.set_nodelay(true);
+        if to.transport != Transport::Tls {
+            connection(s, to, rx, self.clone()).await;
+            return Ok(());
+        }
+        let connector = self
+            .tls
+            .connector
+            .clone()
+            .ok_or_else(|| io::Error::other("no TLS client configuration"))?;
+        let name = match self.tls.names.get(&to.addr) {
+            Some(n) => rustls_pki_types::ServerName::try_from(n.clone())
+                .map_err(|e| io::Error::other(e.to_string()))?,
+            None => rustls_pki_types::ServerName::IpAddress(to.addr.ip().into()),
+        };
+        let tls = tokio::time::timeout(Duration::from_secs(10), connector.connect(name, s))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        connection(tls, to, rx, self.clone()).await;
+        Ok(())
     }
 
     /// Open stream connections.
@@ -332,9 +378,16 @@ mod tests {
             .collect();
         let (tx, rx) = mpsc::channel(16);
         let (stop, stop_rx) = watch::channel(false);
-        let (io, bound) = bind(&l, 65535, Duration::from_secs(5), tx, stop_rx)
-            .await
-            .unwrap();
+        let (io, bound) = bind(
+            &l,
+            TlsSetup::default(),
+            65535,
+            Duration::from_secs(5),
+            tx,
+            stop_rx,
+        )
+        .await
+        .unwrap();
         (io, bound, rx, stop)
     }
 
@@ -404,5 +457,98 @@ mod tests {
                 .is_err(),
             "one connection only"
         );
+    }
+
+    #[tokio::test]
+    async fn tls_both_ways_with_verification() {
+        let ck = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+        ])
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, ck.cert.pem()).unwrap();
+        std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+        let tls = || TlsSetup {
+            acceptor: Some(crate::sip::tls::acceptor(&cert, &key).unwrap()),
+            connector: Some(crate::sip::tls::connector(Some(&cert)).unwrap()),
+            names: HashMap::new(),
+        };
+        let (tx_a, mut rx_a) = mpsc::channel(16);
+        let (tx_b, mut rx_b) = mpsc::channel(16);
+        let (_stop, stop_rx) = watch::channel(false);
+        let l = vec![crate::config::parse_listen("tls:127.0.0.1:0").unwrap()];
+        let (_a, bound_a) = bind(
+            &l,
+            tls(),
+            65535,
+            Duration::from_secs(5),
+            tx_a,
+            stop_rx.clone(),
+        )
+        .await
+        .unwrap();
+        let (b, _) = bind(&[], tls(), 65535, Duration::from_secs(5), tx_b, stop_rx)
+            .await
+            .unwrap();
+        let msg = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 0\r\n\r\n".to_vec();
+        b.send(
+            Dest {
+                transport: Transport::Tls,
+                addr: bound_a[0].addr,
+            },
+            Arc::new(msg.clone()),
+        );
+        let got = tokio::time::timeout(Duration::from_secs(5), rx_a.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.bytes, msg);
+        assert_eq!(got.from.transport, Transport::Tls);
+        _a.send(
+            got.from,
+            Arc::new(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec()),
+        );
+        let back = tokio::time::timeout(Duration::from_secs(5), rx_b.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(back.bytes.starts_with(b"SIP/2.0 200 OK"));
+
+        // a client that does not trust the certificate never gets through
+        let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let other_ca = dir.path().join("other.pem");
+        std::fs::write(&other_ca, other.cert.pem()).unwrap();
+        let (tx_c, mut rx_c) = mpsc::channel(16);
+        let (_stop2, stop_rx2) = watch::channel(false);
+        let untrusting = TlsSetup {
+            acceptor: None,
+            connector: Some(crate::sip::tls::connector(Some(&other_ca)).unwrap()),
+            names: HashMap::new(),
+        };
+        let (c, _) = bind(
+            &[],
+            untrusting,
+            65535,
+            Duration::from_secs(5),
+            tx_c,
+            stop_rx2,
+        )
+        .await
+        .unwrap();
+        c.send(
+            Dest {
+                transport: Transport::Tls,
+                addr: bound_a[0].addr,
+            },
+            Arc::new(msg),
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), rx_a.recv())
+                .await
+                .is_err()
+        );
+        assert!(rx_c.try_recv().is_err());
     }
 }

@@ -4,5 +4,6 @@
 pub mod auth;
 pub mod io;
 pub mod message;
+pub mod tls;
 pub mod transaction;
 pub mod ua;
