@@ -2,6 +2,7 @@
 //! plus `io`, the tokio transports.
 
 pub mod auth;
+pub mod dialog;
 pub mod io;
 pub mod message;
 pub mod tls;
