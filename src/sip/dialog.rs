@@ -64,7 +64,12 @@ fn without_tag(na: &NameAddr) -> NameAddr {
     NameAddr {
         display: na.display.clone(),
         uri: na.uri.clone(),
-        params: na.params.iter().filter(|(k, _)| k != "tag").cloned().collect(),
+        params: na
+            .params
+            .iter()
+            .filter(|(k, _)| k != "tag")
+            .cloned()
+            .collect(),
     }
 }
 
@@ -93,7 +98,12 @@ impl Dialog {
             local: without_tag(&to),
             remote: without_tag(&from),
             remote_target: contact_uri(&req.headers)?,
-            route_set: req.headers.values("Record-Route").into_iter().map(String::from).collect(),
+            route_set: req
+                .headers
+                .values("Record-Route")
+                .into_iter()
+                .map(String::from)
+                .collect(),
             secure: req.uri.to_ascii_lowercase().starts_with("sips:"),
         })
     }
@@ -106,7 +116,12 @@ impl Dialog {
         }
         let from = NameAddr::parse(req.headers.get("From")?)?;
         let to = NameAddr::parse(resp.headers.get("To")?)?;
-        let mut route_set: Vec<String> = resp.headers.values("Record-Route").into_iter().map(String::from).collect();
+        let mut route_set: Vec<String> = resp
+            .headers
+            .values("Record-Route")
+            .into_iter()
+            .map(String::from)
+            .collect();
         route_set.reverse();
         Some(Dialog {
             id: DialogId {
@@ -114,7 +129,11 @@ impl Dialog {
                 local_tag: from.tag()?.to_string(),
                 remote_tag: to.tag()?.to_string(),
             },
-            state: if resp.code < 200 { State::Early } else { State::Confirmed },
+            state: if resp.code < 200 {
+                State::Early
+            } else {
+                State::Confirmed
+            },
             local_seq: req.cseq()?.0,
             remote_seq: None,
             local: without_tag(&from),
@@ -130,7 +149,12 @@ impl Dialog {
     pub fn on_response(&mut self, resp: &Response) {
         if (200..300).contains(&resp.code) && self.state == State::Early {
             self.state = State::Confirmed;
-            let mut rs: Vec<String> = resp.headers.values("Record-Route").into_iter().map(String::from).collect();
+            let mut rs: Vec<String> = resp
+                .headers
+                .values("Record-Route")
+                .into_iter()
+                .map(String::from)
+                .collect();
             rs.reverse();
             self.route_set = rs;
         }
@@ -158,8 +182,10 @@ impl Dialog {
             }
             self.remote_seq = Some(seq);
         }
-        if matches!(req.method.as_str(), "INVITE" | "UPDATE" | "SUBSCRIBE" | "NOTIFY" | "REFER")
-            && let Some(c) = contact_uri(&req.headers)
+        if matches!(
+            req.method.as_str(),
+            "INVITE" | "UPDATE" | "SUBSCRIBE" | "NOTIFY" | "REFER"
+        ) && let Some(c) = contact_uri(&req.headers)
         {
             self.remote_target = c;
         }
@@ -184,9 +210,11 @@ impl Dialog {
             self.state = State::Terminated;
         }
         let mut from = self.local.clone();
-        from.params.push(("tag".into(), Some(self.id.local_tag.clone())));
+        from.params
+            .push(("tag".into(), Some(self.id.local_tag.clone())));
         let mut to = self.remote.clone();
-        to.params.push(("tag".into(), Some(self.id.remote_tag.clone())));
+        to.params
+            .push(("tag".into(), Some(self.id.remote_tag.clone())));
         let first_strict = self
             .route_set
             .first()
@@ -195,7 +223,12 @@ impl Dialog {
         let (uri, routes) = if first_strict {
             let mut routes: Vec<String> = self.route_set.iter().skip(1).cloned().collect();
             routes.push(format!("<{}>", self.remote_target));
-            let first = self.route_set.first().and_then(|r| NameAddr::parse(r)).map(|n| n.uri).unwrap_or_default();
+            let first = self
+                .route_set
+                .first()
+                .and_then(|r| NameAddr::parse(r))
+                .map(|n| n.uri)
+                .unwrap_or_default();
             (first, routes)
         } else {
             (self.remote_target.clone(), self.route_set.clone())
@@ -233,15 +266,18 @@ pub struct Dialogs {
 
 impl Dialogs {
     pub fn insert(&mut self, d: Dialog) {
-        self.map.insert((d.id.call_id.clone(), d.id.local_tag.clone()), d);
+        self.map
+            .insert((d.id.call_id.clone(), d.id.local_tag.clone()), d);
     }
 
     pub fn get_mut(&mut self, call_id: &str, local_tag: &str) -> Option<&mut Dialog> {
-        self.map.get_mut(&(call_id.to_string(), local_tag.to_string()))
+        self.map
+            .get_mut(&(call_id.to_string(), local_tag.to_string()))
     }
 
     pub fn remove(&mut self, call_id: &str, local_tag: &str) -> Option<Dialog> {
-        self.map.remove(&(call_id.to_string(), local_tag.to_string()))
+        self.map
+            .remove(&(call_id.to_string(), local_tag.to_string()))
     }
 
     pub fn len(&self) -> usize {
@@ -255,7 +291,9 @@ impl Dialogs {
     /// The dialog an incoming request belongs to (To tag = our local tag, From tag = theirs).
     pub fn for_request(&mut self, req: &Request) -> Option<&mut Dialog> {
         let local = NameAddr::parse(req.headers.get("To")?)?.tag()?.to_string();
-        let remote = NameAddr::parse(req.headers.get("From")?)?.tag()?.to_string();
+        let remote = NameAddr::parse(req.headers.get("From")?)?
+            .tag()?
+            .to_string();
         let d = self.map.get_mut(&(req.call_id().to_string(), local))?;
         (d.id.remote_tag == remote).then_some(d)
     }
@@ -302,13 +340,31 @@ Content-Length: 0
         let r = req(INVITE);
         let mut d = Dialog::uas(&r, "8321234356").unwrap();
         assert_eq!(d.remote_seq, Some(1));
-        assert_eq!(d.remote_target, "sip:alice@client.atlanta.example.com;transport=tcp");
-        assert_eq!(d.route_set, vec!["<sip:ss2.biloxi.example.com;lr>", "<sip:ss1.atlanta.example.com;lr>"]);
+        assert_eq!(
+            d.remote_target,
+            "sip:alice@client.atlanta.example.com;transport=tcp"
+        );
+        assert_eq!(
+            d.route_set,
+            vec![
+                "<sip:ss2.biloxi.example.com;lr>",
+                "<sip:ss1.atlanta.example.com;lr>"
+            ]
+        );
         let bye = d.request("BYE", None);
-        assert_eq!(bye.uri, "sip:alice@client.atlanta.example.com;transport=tcp");
+        assert_eq!(
+            bye.uri,
+            "sip:alice@client.atlanta.example.com;transport=tcp"
+        );
         assert_eq!(bye.routes, d.route_set);
-        assert_eq!(bye.from, "\"Bob\" <sip:bob@biloxi.example.com>;tag=8321234356");
-        assert_eq!(bye.to, "\"Alice\" <sip:alice@atlanta.example.com>;tag=9fxced76sl");
+        assert_eq!(
+            bye.from,
+            "\"Bob\" <sip:bob@biloxi.example.com>;tag=8321234356"
+        );
+        assert_eq!(
+            bye.to,
+            "\"Alice\" <sip:alice@atlanta.example.com>;tag=9fxced76sl"
+        );
         assert_eq!(bye.cseq, 1);
         assert_eq!(d.state, State::Terminated);
     }
@@ -316,7 +372,8 @@ Content-Length: 0
     #[test]
     fn uac_dialog_reverses_the_route_set_and_follows_contact() {
         let r = req(INVITE);
-        let early = resp("SIP/2.0 180 Ringing
+        let early = resp(
+            "SIP/2.0 180 Ringing
 Via: SIP/2.0/TCP client.atlanta.example.com:5060;branch=z9hG4bK74bf9
 Record-Route: <sip:ss2.biloxi.example.com;lr>
 Record-Route: <sip:ss1.atlanta.example.com;lr>
@@ -327,16 +384,29 @@ CSeq: 1 INVITE
 Contact: <sip:bob@client.biloxi.example.com;transport=tcp>
 Content-Length: 0
 
-");
+",
+        );
         let mut d = Dialog::uac(&r, &early).unwrap();
         assert_eq!(d.state, State::Early);
-        assert_eq!(d.route_set, vec!["<sip:ss1.atlanta.example.com;lr>", "<sip:ss2.biloxi.example.com;lr>"]);
+        assert_eq!(
+            d.route_set,
+            vec![
+                "<sip:ss1.atlanta.example.com;lr>",
+                "<sip:ss2.biloxi.example.com;lr>"
+            ]
+        );
         let ok = resp(&early_to_ok(&early));
         d.on_response(&ok);
         assert_eq!(d.state, State::Confirmed);
-        assert_eq!(d.remote_target, "sip:bob@client.biloxi.example.com;transport=tcp");
+        assert_eq!(
+            d.remote_target,
+            "sip:bob@client.biloxi.example.com;transport=tcp"
+        );
         let ack = d.request("ACK", Some(1));
-        assert_eq!((ack.cseq, ack.uri.as_str()), (1, "sip:bob@client.biloxi.example.com;transport=tcp"));
+        assert_eq!(
+            (ack.cseq, ack.uri.as_str()),
+            (1, "sip:bob@client.biloxi.example.com;transport=tcp")
+        );
         let reinv = d.request("INVITE", None);
         assert_eq!(reinv.cseq, 2);
     }
@@ -345,29 +415,57 @@ Content-Length: 0
         let mut r = early.clone();
         r.code = 200;
         r.reason = "OK".into();
-        String::from_utf8(r.to_bytes()).unwrap().replace("\r\n", "\n")
+        String::from_utf8(r.to_bytes())
+            .unwrap()
+            .replace("\r\n", "\n")
     }
 
     #[test]
     fn strict_router_first_hop() {
-        let r = req(&INVITE.replace("<sip:ss2.biloxi.example.com;lr>", "<sip:ss2.biloxi.example.com>"));
+        let r = req(&INVITE.replace(
+            "<sip:ss2.biloxi.example.com;lr>",
+            "<sip:ss2.biloxi.example.com>",
+        ));
         let mut d = Dialog::uas(&r, "t").unwrap();
         let bye = d.request("BYE", None);
         assert_eq!(bye.uri, "sip:ss2.biloxi.example.com");
-        assert_eq!(bye.routes, vec!["<sip:ss1.atlanta.example.com;lr>".to_string(), "<sip:alice@client.atlanta.example.com;transport=tcp>".to_string()]);
+        assert_eq!(
+            bye.routes,
+            vec![
+                "<sip:ss1.atlanta.example.com;lr>".to_string(),
+                "<sip:alice@client.atlanta.example.com;transport=tcp>".to_string()
+            ]
+        );
     }
 
     #[test]
     fn cseq_rules_and_bye() {
         let r = req(INVITE);
         let mut d = Dialog::uas(&r, "t").unwrap();
-        let in_dialog = |m: &str, n: u32| req(&INVITE.replace("INVITE sip:bob", &format!("{m} sip:bob")).replace("To: Bob <sip:bob@biloxi.example.com>", "To: Bob <sip:bob@biloxi.example.com>;tag=t").replace("CSeq: 1 INVITE", &format!("CSeq: {n} {m}")));
+        let in_dialog = |m: &str, n: u32| {
+            req(&INVITE
+                .replace("INVITE sip:bob", &format!("{m} sip:bob"))
+                .replace(
+                    "To: Bob <sip:bob@biloxi.example.com>",
+                    "To: Bob <sip:bob@biloxi.example.com>;tag=t",
+                )
+                .replace("CSeq: 1 INVITE", &format!("CSeq: {n} {m}")))
+        };
         assert_eq!(d.on_request(&in_dialog("ACK", 1)), Ok(()));
-        assert_eq!(d.on_request(&in_dialog("INVITE", 1)), Err(Refuse::OutOfOrder));
+        assert_eq!(
+            d.on_request(&in_dialog("INVITE", 1)),
+            Err(Refuse::OutOfOrder)
+        );
         let reinvite = req(&INVITE
-            .replace("To: Bob <sip:bob@biloxi.example.com>", "To: Bob <sip:bob@biloxi.example.com>;tag=t")
+            .replace(
+                "To: Bob <sip:bob@biloxi.example.com>",
+                "To: Bob <sip:bob@biloxi.example.com>;tag=t",
+            )
             .replace("CSeq: 1 INVITE", "CSeq: 2 INVITE")
-            .replace("Contact: <sip:alice@client.atlanta.example.com;transport=tcp>", "Contact: <sip:alice@new.atlanta.example.com>"));
+            .replace(
+                "Contact: <sip:alice@client.atlanta.example.com;transport=tcp>",
+                "Contact: <sip:alice@new.atlanta.example.com>",
+            ));
         assert_eq!(d.on_request(&reinvite), Ok(()));
         assert_eq!(d.remote_target, "sip:alice@new.atlanta.example.com");
         assert_eq!(d.on_request(&in_dialog("BYE", 3)), Ok(()));
@@ -380,16 +478,28 @@ Content-Length: 0
     fn table_matches_on_both_tags() {
         let mut t = Dialogs::default();
         t.insert(Dialog::uas(&req(INVITE), "t").unwrap());
-        let bye = req(&INVITE.replace("INVITE sip:bob", "BYE sip:bob").replace("CSeq: 1 INVITE", "CSeq: 2 BYE").replace("To: Bob <sip:bob@biloxi.example.com>", "To: Bob <sip:bob@biloxi.example.com>;tag=t"));
+        let bye = req(&INVITE
+            .replace("INVITE sip:bob", "BYE sip:bob")
+            .replace("CSeq: 1 INVITE", "CSeq: 2 BYE")
+            .replace(
+                "To: Bob <sip:bob@biloxi.example.com>",
+                "To: Bob <sip:bob@biloxi.example.com>;tag=t",
+            ));
         assert!(t.for_request(&bye).is_some());
         let wrong = req(&bye_to_other_tag(&bye));
         assert!(t.for_request(&wrong).is_none());
         assert_eq!(t.len(), 1);
-        assert!(t.remove("3848276298220188511@atlanta.example.com", "t").is_some());
+        assert!(
+            t.remove("3848276298220188511@atlanta.example.com", "t")
+                .is_some()
+        );
         assert!(t.is_empty());
     }
 
     fn bye_to_other_tag(bye: &Request) -> String {
-        String::from_utf8(bye.to_bytes()).unwrap().replace(";tag=9fxced76sl", ";tag=other").replace("\r\n", "\n")
+        String::from_utf8(bye.to_bytes())
+            .unwrap()
+            .replace(";tag=9fxced76sl", ";tag=other")
+            .replace("\r\n", "\n")
     }
 }

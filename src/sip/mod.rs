@@ -5,6 +5,7 @@ pub mod auth;
 pub mod dialog;
 pub mod io;
 pub mod message;
+pub mod subscription;
 pub mod tls;
 pub mod transaction;
 pub mod ua;
