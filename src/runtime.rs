@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::gateway::{Core, Input, Output};
-use crate::sip::io::{self as sip_io, SipIo};
+use crate::sip::io::{self as sip_io, SipEvent, SipIo};
 use crate::sip::transaction::Dest;
 use crate::sip::ua::{UaConfig, proxy_dest};
 use crate::xmpp::link::{self, LinkConfig, LinkEvent, LinkHandle};
@@ -84,11 +84,16 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
                 };
                 core.handle_input(Instant::now(), input);
             }
-            m = sip_rx.recv() => {
-                let Some(m) = m else { break };
-                tracing::trace!(target: "stox::sip::wire", from = %m.from.addr, transport = m.from.transport.as_str(), "recv\n{}", String::from_utf8_lossy(&m.bytes));
-                core.handle_input(Instant::now(), Input::Sip(m));
-            }
+            ev = sip_rx.recv() => match ev {
+                None => break,
+                Some(SipEvent::In(m)) => {
+                    tracing::trace!(target: "stox::sip::wire", from = %m.from.addr, transport = m.from.transport.as_str(), "recv\n{}", String::from_utf8_lossy(&m.bytes));
+                    core.handle_input(Instant::now(), Input::Sip(m));
+                }
+                Some(SipEvent::Unreachable { to, reason }) => {
+                    core.handle_input(Instant::now(), Input::SipUnreachable { to, reason });
+                }
+            },
             _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
             _ = &mut shutdown => {
                 tracing::info!("shutting down");

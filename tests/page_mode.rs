@@ -393,3 +393,42 @@ async fn full_queue_answers_503_with_retry_after() {
     s.stop.send(()).unwrap();
     s.task.await.unwrap();
 }
+
+#[tokio::test]
+async fn unreachable_proxy_fails_fast_with_503_mapping() {
+    let mut server = FakeServer::start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = config(
+        server.addr(),
+        &format!(
+            "listen = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\noutbound_proxy = \"sip:{closed};transport=tcp\""
+        ),
+    );
+    let (stop, task) = run_gateway(cfg);
+    let mut c = server.accept().await;
+    let t = std::time::Instant::now();
+    c.send("<message id='u1' from='juliet@example.com/r' to='romeo@sip.example.com'><body>anyone?</body></message>").await;
+    let e = c
+        .expect("message[@type='error'][@id='u1']/error/internal-server-error")
+        .await;
+    assert!(
+        String::from(&e).contains("SIP 503 Service Unavailable (transport failure"),
+        "{}",
+        String::from(&e)
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "failed in {:?}, not after Timer F",
+        t.elapsed()
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}

@@ -63,6 +63,8 @@ pub enum Input {
     Queued(u64, Result<(), Box<Stanza>>),
     /// SIP bytes from a transport.
     Sip(SipIn),
+    /// A transport could not reach this destination.
+    SipUnreachable { to: Dest, reason: String },
 }
 
 /// Everything the core asks the IO shell to do.
@@ -182,6 +184,7 @@ impl Core {
             }
             Input::Queued(ticket, result) => self.on_queued(now, ticket, result),
             Input::Sip(m) => self.ua.on_datagram(now, &m.bytes, m.from),
+            Input::SipUnreachable { to, reason } => self.ua.transport_failed(to, &reason),
         }
         self.drain_ua(now);
     }

@@ -26,6 +26,14 @@ pub struct SipIn {
     pub from: Dest,
 }
 
+/// What the transports report: a message, or a destination that could not be reached
+/// (RFC 3261 §8.1.3.1: the transaction user treats it as a 503).
+#[derive(Debug)]
+pub enum SipEvent {
+    In(SipIn),
+    Unreachable { to: Dest, reason: String },
+}
+
 type Conns = Arc<Mutex<HashMap<(Transport, SocketAddr), mpsc::Sender<Arc<Vec<u8>>>>>>;
 
 /// TLS material: the acceptor for `tls:` listeners, the connector for outgoing TLS, and
@@ -43,7 +51,7 @@ pub struct SipIo {
     udp: Vec<Arc<UdpSocket>>,
     conns: Conns,
     tls: Arc<TlsSetup>,
-    inbound: mpsc::Sender<SipIn>,
+    inbound: mpsc::Sender<SipEvent>,
     max: usize,
     idle: Duration,
     shutdown: watch::Receiver<bool>,
@@ -56,7 +64,7 @@ pub async fn bind(
     tls: TlsSetup,
     max: usize,
     idle: Duration,
-    inbound: mpsc::Sender<SipIn>,
+    inbound: mpsc::Sender<SipEvent>,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<(SipIo, Vec<Listen>)> {
     let mut io = SipIo {
@@ -141,7 +149,7 @@ async fn udp_reader(s: Arc<UdpSocket>, io: SipIo) {
                     if data.iter().all(|b| *b == b'\r' || *b == b'\n') {
                         continue;
                     }
-                    let msg = SipIn { bytes: data.to_vec(), from: Dest { transport: Transport::Udp, addr: from } };
+                    let msg = SipEvent::In(SipIn { bytes: data.to_vec(), from: Dest { transport: Transport::Udp, addr: from } });
                     if io.inbound.send(msg).await.is_err() {
                         return;
                     }
@@ -225,7 +233,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
                     match next_frame(&buf, io.max) {
                         Ok(Frame::Message(len)) => {
                             let bytes: Vec<u8> = buf.drain(..len).collect();
-                            if io.inbound.send(SipIn { bytes, from: peer }).await.is_err() {
+                            if io.inbound.send(SipEvent::In(SipIn { bytes, from: peer })).await.is_err() {
                                 return;
                             }
                         }
@@ -313,6 +321,13 @@ impl SipIo {
                                 if let Ok(mut m) = io.conns.lock() {
                                     m.remove(&key);
                                 }
+                                let _ = io
+                                    .inbound
+                                    .send(SipEvent::Unreachable {
+                                        to,
+                                        reason: e.to_string(),
+                                    })
+                                    .await;
                             }
                         });
                         tx
@@ -364,12 +379,22 @@ impl SipIo {
 mod tests {
     use super::*;
 
+    /// The next message (not an Unreachable report).
+    async fn next_in(rx: &mut mpsc::Receiver<SipEvent>) -> SipIn {
+        loop {
+            match rx.recv().await.unwrap() {
+                SipEvent::In(m) => return m,
+                SipEvent::Unreachable { .. } => continue,
+            }
+        }
+    }
+
     async fn setup(
         listens: &str,
     ) -> (
         SipIo,
         Vec<Listen>,
-        mpsc::Receiver<SipIn>,
+        mpsc::Receiver<SipEvent>,
         watch::Sender<bool>,
     ) {
         let l: Vec<Listen> = listens
@@ -396,7 +421,7 @@ mod tests {
         let (io, bound, mut rx, _stop) = setup("udp:127.0.0.1:0").await;
         let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         peer.send_to(b"OPTIONS x", bound[0].addr).await.unwrap();
-        let got = rx.recv().await.unwrap();
+        let got = next_in(&mut rx).await;
         assert_eq!(got.bytes, b"OPTIONS x");
         io.send(got.from, Arc::new(b"SIP/2.0 200 OK".to_vec()));
         let mut buf = [0u8; 64];
@@ -418,8 +443,8 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         c.write_all(&msg[10..]).await.unwrap();
         c.write_all(msg).await.unwrap();
-        let a = rx.recv().await.unwrap();
-        let b = rx.recv().await.unwrap();
+        let a = next_in(&mut rx).await;
+        let b = next_in(&mut rx).await;
         assert_eq!(a.bytes, msg);
         assert_eq!(b.bytes, msg);
         assert_eq!(io.connections(), 1);
@@ -435,7 +460,7 @@ mod tests {
 
     #[tokio::test]
     async fn tcp_outbound_connects_once() {
-        let (io, _bound, _rx, _stop) = setup("tcp:127.0.0.1:0").await;
+        let (io, _bound, mut rx, _stop) = setup("tcp:127.0.0.1:0").await;
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let to = Dest {
             transport: Transport::Tcp,
@@ -456,6 +481,25 @@ mod tests {
                 .await
                 .is_err(),
             "one connection only"
+        );
+        // a refused connection is reported
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let dead = Dest {
+            transport: Transport::Tcp,
+            addr: closed,
+        };
+        io.send(dead, Arc::new(b"x".to_vec()));
+        let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(ev, SipEvent::Unreachable { to, .. } if to == dead),
+            "{ev:?}"
         );
     }
 
@@ -500,9 +544,8 @@ mod tests {
             },
             Arc::new(msg.clone()),
         );
-        let got = tokio::time::timeout(Duration::from_secs(5), rx_a.recv())
+        let got = tokio::time::timeout(Duration::from_secs(5), next_in(&mut rx_a))
             .await
-            .unwrap()
             .unwrap();
         assert_eq!(got.bytes, msg);
         assert_eq!(got.from.transport, Transport::Tls);
@@ -510,9 +553,8 @@ mod tests {
             got.from,
             Arc::new(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec()),
         );
-        let back = tokio::time::timeout(Duration::from_secs(5), rx_b.recv())
+        let back = tokio::time::timeout(Duration::from_secs(5), next_in(&mut rx_b))
             .await
-            .unwrap()
             .unwrap();
         assert!(back.bytes.starts_with(b"SIP/2.0 200 OK"));
 
@@ -549,6 +591,11 @@ mod tests {
                 .await
                 .is_err()
         );
-        assert!(rx_c.try_recv().is_err());
+        // ... and its sender learns the destination is unreachable
+        let ev = tokio::time::timeout(Duration::from_secs(5), rx_c.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(ev, SipEvent::Unreachable { .. }), "{ev:?}");
     }
 }

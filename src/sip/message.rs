@@ -8,13 +8,14 @@
 //! fields and opaque body bytes; every rejection says why, and nothing panics on input.
 //! rsipstack's URI grammar is still used to validate SIP Request-URIs (see [`check_uri`]).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Header fields in order. Names are canonical (compact forms expanded), values are
 /// unfolded and trimmed. A comma-separated field stays one entry; [`Headers::values`]
 /// splits list headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers(pub Vec<(String, String)>);
+pub struct Headers(pub Vec<(Cow<'static, str>, String)>);
 
 impl Headers {
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -103,59 +104,81 @@ impl std::fmt::Display for ParseError {
 }
 
 /// Compact forms (RFC 3261 §7.3.3 and the extensions that define one) and the canonical
-/// spelling of multi-word names.
-pub fn canonical_name(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    let c = match lower.as_str() {
-        "i" | "call-id" => "Call-ID",
-        "m" | "contact" => "Contact",
-        "e" | "content-encoding" => "Content-Encoding",
-        "l" | "content-length" => "Content-Length",
-        "c" | "content-type" => "Content-Type",
-        "f" | "from" => "From",
-        "s" | "subject" => "Subject",
-        "k" | "supported" => "Supported",
-        "t" | "to" => "To",
-        "v" | "via" => "Via",
-        "o" | "event" => "Event",
-        "u" | "allow-events" => "Allow-Events",
-        "r" | "refer-to" => "Refer-To",
-        "b" | "referred-by" => "Referred-By",
-        "x" | "session-expires" => "Session-Expires",
-        "a" | "accept-contact" => "Accept-Contact",
-        "j" | "reject-contact" => "Reject-Contact",
-        "d" | "request-disposition" => "Request-Disposition",
-        "y" | "identity" => "Identity",
-        "cseq" => "CSeq",
-        "www-authenticate" => "WWW-Authenticate",
-        "max-forwards" => "Max-Forwards",
-        "record-route" => "Record-Route",
-        "route" => "Route",
-        "content-language" => "Content-Language",
-        "call-info" => "Call-Info",
-        "subscription-state" => "Subscription-State",
-        "proxy-authenticate" => "Proxy-Authenticate",
-        "proxy-authorization" => "Proxy-Authorization",
-        "authorization" => "Authorization",
-        "retry-after" => "Retry-After",
-        "user-agent" => "User-Agent",
-        "min-expires" => "Min-Expires",
-        _ => {
-            // Title-Case each dash-separated word; unknown names keep their letters.
-            let mut out = String::with_capacity(name.len());
-            let mut up = true;
-            for ch in name.chars() {
-                if up {
-                    out.extend(ch.to_uppercase());
-                } else {
-                    out.extend(ch.to_lowercase());
-                }
-                up = ch == '-';
-            }
-            return out;
+/// spelling of multi-word names, most frequent first (this runs for every header line).
+const NAMES: &[(&str, &str)] = &[
+    ("via", "Via"),
+    ("from", "From"),
+    ("to", "To"),
+    ("call-id", "Call-ID"),
+    ("cseq", "CSeq"),
+    ("max-forwards", "Max-Forwards"),
+    ("content-length", "Content-Length"),
+    ("content-type", "Content-Type"),
+    ("contact", "Contact"),
+    ("record-route", "Record-Route"),
+    ("route", "Route"),
+    ("v", "Via"),
+    ("f", "From"),
+    ("t", "To"),
+    ("i", "Call-ID"),
+    ("m", "Contact"),
+    ("l", "Content-Length"),
+    ("c", "Content-Type"),
+    ("e", "Content-Encoding"),
+    ("s", "Subject"),
+    ("k", "Supported"),
+    ("o", "Event"),
+    ("u", "Allow-Events"),
+    ("r", "Refer-To"),
+    ("b", "Referred-By"),
+    ("x", "Session-Expires"),
+    ("a", "Accept-Contact"),
+    ("j", "Reject-Contact"),
+    ("d", "Request-Disposition"),
+    ("y", "Identity"),
+    ("content-encoding", "Content-Encoding"),
+    ("subject", "Subject"),
+    ("supported", "Supported"),
+    ("event", "Event"),
+    ("allow-events", "Allow-Events"),
+    ("refer-to", "Refer-To"),
+    ("referred-by", "Referred-By"),
+    ("session-expires", "Session-Expires"),
+    ("accept-contact", "Accept-Contact"),
+    ("reject-contact", "Reject-Contact"),
+    ("request-disposition", "Request-Disposition"),
+    ("identity", "Identity"),
+    ("www-authenticate", "WWW-Authenticate"),
+    ("content-language", "Content-Language"),
+    ("call-info", "Call-Info"),
+    ("subscription-state", "Subscription-State"),
+    ("proxy-authenticate", "Proxy-Authenticate"),
+    ("proxy-authorization", "Proxy-Authorization"),
+    ("authorization", "Authorization"),
+    ("retry-after", "Retry-After"),
+    ("user-agent", "User-Agent"),
+    ("min-expires", "Min-Expires"),
+];
+
+pub fn canonical_name(name: &str) -> Cow<'static, str> {
+    if let Some((_, c)) = NAMES
+        .iter()
+        .find(|(alias, _)| alias.len() == name.len() && name.eq_ignore_ascii_case(alias))
+    {
+        return Cow::Borrowed(c);
+    }
+    // Title-Case each dash-separated word; unknown names keep their letters.
+    let mut out = String::with_capacity(name.len());
+    let mut up = true;
+    for ch in name.chars() {
+        if up {
+            out.extend(ch.to_uppercase());
+        } else {
+            out.extend(ch.to_lowercase());
         }
-    };
-    c.to_string()
+        up = ch == '-';
+    }
+    Cow::Owned(out)
 }
 
 /// RFC 3261 `token` characters.
@@ -570,7 +593,8 @@ impl Request {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut s = format!("{} {} SIP/2.0\r\n", self.method, self.uri);
+        let mut s = String::with_capacity(256 + self.headers.0.len() * 48);
+        let _ = write!(s, "{} {} SIP/2.0\r\n", self.method, self.uri);
         write_headers(&mut s, &self.headers, self.body.len());
         let mut b = s.into_bytes();
         b.extend_from_slice(&self.body);
@@ -606,7 +630,7 @@ impl Response {
     pub fn to_request(req: &Request, code: u16, reason: &str, to_tag: Option<&str>) -> Response {
         let mut headers = Headers::default();
         for (n, v) in &req.headers.0 {
-            if matches!(n.as_str(), "Via" | "From" | "Call-ID" | "CSeq") {
+            if matches!(n.as_ref(), "Via" | "From" | "Call-ID" | "CSeq") {
                 headers.0.push((n.clone(), v.clone()));
             } else if n == "To" {
                 let has_tag = NameAddr::parse(v).is_some_and(|na| na.param("tag").is_some());
@@ -637,8 +661,15 @@ fn write_headers(s: &mut String, headers: &Headers, body_len: usize) {
         if n == "Content-Length" {
             continue;
         }
-        let v: String = v.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-        let _ = write!(s, "{n}: {v}\r\n");
+        s.push_str(n);
+        s.push_str(": ");
+        if v.contains(['\r', '\n']) {
+            // A CR or LF inside a value would split the message: drop them.
+            s.extend(v.chars().filter(|c| *c != '\r' && *c != '\n'));
+        } else {
+            s.push_str(v);
+        }
+        s.push_str("\r\n");
     }
     let _ = write!(s, "Content-Length: {body_len}\r\n\r\n");
 }

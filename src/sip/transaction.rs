@@ -619,6 +619,25 @@ impl TransactionLayer {
         }
     }
 
+    /// The transport could not reach `dest`: every client transaction still waiting on it
+    /// ends now (RFC 3261 §17.1.4). A scan, but only on a failure, never per message.
+    pub fn fail_destination(&mut self, dest: Dest) -> Vec<TxId> {
+        let ids: Vec<TxId> = self
+            .txs
+            .iter()
+            .filter(|(_, t)| {
+                t.client.is_some()
+                    && t.dest == dest
+                    && matches!(t.state, State::Trying | State::Proceeding)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            self.terminate(*id);
+        }
+        ids
+    }
+
     /// The server INVITE transaction a CANCEL refers to (RFC 3261 §9.2: same branch and
     /// sent-by), if it is still waiting for a final response.
     pub fn invite_for_cancel(&self, cancel: &Request) -> Option<TxId> {

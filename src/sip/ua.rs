@@ -472,6 +472,20 @@ impl UserAgent {
         }
     }
 
+    /// The transports could not reach `to`: requests waiting on it fail with 503
+    /// (RFC 3261 §8.1.3.1) instead of waiting for Timer B/F.
+    pub fn transport_failed(&mut self, to: Dest, reason: &str) {
+        for id in self.tl.fail_destination(to) {
+            if let Some(ctx) = self.clients.remove(&id) {
+                self.events.push_back(UaEvent::Failed {
+                    tx: ctx.tu,
+                    code: 503,
+                    reason: format!("Service Unavailable (transport failure: {reason})"),
+                });
+            }
+        }
+    }
+
     /// The server INVITE transaction a CANCEL (already answered 200) refers to.
     pub fn invite_for_cancel(&self, cancel: &Request) -> Option<TxId> {
         self.tl.invite_for_cancel(cancel)
