@@ -30,6 +30,16 @@ fn request(i: u64) -> Request {
 }
 
 fn codec(c: &mut Criterion) {
+    c.bench_function("sip Request-URI check (rsipstack parse_uri)", |b| {
+        b.iter(|| stox::sip::message::check_uri(black_box("sip:juliet@example.com")))
+    });
+    c.bench_function("sip name-addr parse", |b| {
+        b.iter(|| {
+            stox::sip::message::NameAddr::parse(black_box(
+                "<sip:romeo@example.net;gr=dr4hcr0st3lup4c>;tag=49583",
+            ))
+        })
+    });
     c.bench_function("sip parse MESSAGE (296 B)", |b| {
         b.iter(|| parse(black_box(MESSAGE), true, 65535))
     });
