@@ -181,9 +181,25 @@ pub fn canonical_name(name: &str) -> Cow<'static, str> {
     Cow::Owned(out)
 }
 
+/// RFC 3261 `token` characters, as a table: this runs for every byte of every header name.
+const TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
 /// RFC 3261 `token` characters.
 pub fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+    TOKEN[b as usize]
 }
 
 fn is_token(s: &str) -> bool {
@@ -245,7 +261,50 @@ pub const LIST_HEADERS: &[&str] = &[
 
 /// Where the header section ends: index just past `\r\n\r\n`.
 pub fn header_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+    let mut from = 0;
+    while let Some(i) = buf.get(from..)?.iter().position(|b| *b == b'\n') {
+        let lf = from + i;
+        if lf >= 3 && buf.get(lf - 3..=lf) == Some(b"\r\n\r\n".as_slice()) {
+            return Some(lf + 1);
+        }
+        from = lf + 1;
+    }
+    None
+}
+
+/// Lines of a header section split at CRLF. A bare LF stays inside its line, where the
+/// caller rejects it (together with a bare CR).
+struct CrlfLines<'a>(&'a str);
+
+impl<'a> Iterator for CrlfLines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let bytes = self.0.as_bytes();
+        let mut from = 0;
+        loop {
+            match bytes
+                .get(from..)
+                .and_then(|r| r.iter().position(|b| *b == b'\n'))
+            {
+                Some(i) if from + i > 0 && bytes.get(from + i - 1) == Some(&b'\r') => {
+                    let line = self.0.get(..from + i - 1).unwrap_or_default();
+                    self.0 = self.0.get(from + i + 1..).unwrap_or_default();
+                    return Some(line);
+                }
+                // a bare LF: keep it in the line (the caller refuses it)
+                Some(i) => from += i + 1,
+                None => {
+                    let line = self.0;
+                    self.0 = "";
+                    return Some(line);
+                }
+            }
+        }
+    }
 }
 
 /// Parses one message. `datagram`: the bytes are a whole UDP datagram (extra bytes after
@@ -268,17 +327,20 @@ pub fn parse(input: &[u8], datagram: bool, max_size: usize) -> Result<Message, P
     let head = buf.get(..head_end - 4).unwrap_or_default();
     let head = std::str::from_utf8(head)
         .map_err(|_| ParseError::new(400, "Header section is not UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let start_line = lines.next().unwrap_or_default();
     // RFC 3261 §7: lines end in CRLF; a bare CR or LF inside a line is not SIP (and would
     // change meaning when re-serialized).
-    if head.split("\r\n").any(|l| l.contains(['\r', '\n'])) {
+    let mut lines = CrlfLines(head);
+    let start_line = lines.next().unwrap_or_default();
+    if start_line.contains(['\r', '\n']) {
         return Err(ParseError::new(400, "Bare CR or LF in the header section"));
     }
 
     let mut headers = Headers::default();
     let mut bad_header: Option<String> = None;
-    for line in lines {
+    for line in lines.by_ref() {
+        if line.contains(['\r', '\n']) {
+            return Err(ParseError::new(400, "Bare CR or LF in the header section"));
+        }
         if line.starts_with(' ') || line.starts_with('\t') {
             // Folding (RFC 3261 §7.3.1): continuation of the previous value.
             match headers.0.last_mut() {
@@ -382,7 +444,7 @@ pub fn parse(input: &[u8], datagram: bool, max_size: usize) -> Result<Message, P
             return Err(fail(400, format!("Missing {h} header"), &req));
         }
     }
-    for h in [
+    const SINGLE: [&str; 7] = [
         "From",
         "To",
         "Call-ID",
@@ -390,14 +452,19 @@ pub fn parse(input: &[u8], datagram: bool, max_size: usize) -> Result<Message, P
         "Max-Forwards",
         "Content-Length",
         "Content-Type",
-    ] {
-        if req.headers.count(h) > 1 {
-            return Err(fail(400, format!("More than one {h} header"), &req));
+    ];
+    let mut seen = [0u8; 7];
+    for (n, _) in &req.headers.0 {
+        if let Some(i) = SINGLE.iter().position(|h| n == h) {
+            seen[i] = seen[i].saturating_add(1);
         }
     }
-    let (seq, cseq_method) = parse_cseq(req.headers.get("CSeq").unwrap_or_default())
+    if let Some(i) = seen.iter().position(|c| *c > 1) {
+        let h = SINGLE.get(i).copied().unwrap_or_default();
+        return Err(fail(400, format!("More than one {h} header"), &req));
+    }
+    let (_, cseq_method) = parse_cseq(req.headers.get("CSeq").unwrap_or_default())
         .ok_or_else(|| fail(400, "Bad CSeq header".into(), &req))?;
-    let _ = seq;
     if cseq_method != req.method {
         return Err(fail(
             400,
