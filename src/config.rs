@@ -133,6 +133,9 @@ pub struct SipConfig {
     /// Largest SIP message accepted (bytes); larger requests get 513.
     #[serde(default = "default_max_message")]
     pub max_message_bytes: usize,
+    /// DNS servers for RFC 3263 lookups (SRV, A/AAAA); empty: the system's resolv.conf.
+    #[serde(default)]
+    pub dns_servers: Vec<std::net::IpAddr>,
     /// Stream connections with no traffic for this long are closed (seconds).
     #[serde(default = "default_idle")]
     pub connection_idle_secs: u64,

@@ -64,6 +64,13 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         ua.outbound_proxy = Some(resolve_proxy(uri).await?);
     }
 
+    let resolver = std::sync::Arc::new(if cfg.sip.dns_servers.is_empty() {
+        rsipstack::resolver::SipResolver::new()
+    } else {
+        rsipstack::resolver::SipResolver::with_nameservers(cfg.sip.dns_servers.clone())
+    });
+    let (dns_tx, mut dns_rx) = mpsc::channel::<(u64, Result<Vec<Dest>, String>)>(256);
+
     let (ev_tx, mut ev_rx) = mpsc::channel(1024);
     let (link, link_task) = link::spawn(LinkConfig::from_config(&cfg), ev_tx, stop_rx);
     let mut core = Core::new(&cfg, ua);
@@ -94,13 +101,16 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
                     core.handle_input(Instant::now(), Input::SipUnreachable { to, reason });
                 }
             },
+            Some((ticket, result)) = dns_rx.recv() => {
+                core.handle_input(Instant::now(), Input::Resolved { ticket, result });
+            }
             _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
             _ = &mut shutdown => {
                 tracing::info!("shutting down");
                 break;
             }
         }
-        drain(&mut core, &link, &sip);
+        drain(&mut core, &link, &sip, &resolver, &dns_tx);
     }
     let _ = stop_tx.send(true);
     let _ = link_task.await;
@@ -137,8 +147,65 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+type DnsReply = mpsc::Sender<(u64, Result<Vec<Dest>, String>)>;
+
+/// RFC 3263 via rsipstack's resolver (SRV, then A/AAAA; NAPTR is not consulted).
+fn resolve(
+    resolver: &std::sync::Arc<rsipstack::resolver::SipResolver>,
+    tx: &DnsReply,
+    ticket: u64,
+    lookup: crate::sip::ua::Lookup,
+) {
+    use rsipstack::sip::Transport as T;
+    let (resolver, tx) = (resolver.clone(), tx.clone());
+    tokio::spawn(async move {
+        let transport = lookup.transport.map(|t| match t {
+            crate::config::Transport::Udp => T::Udp,
+            crate::config::Transport::Tcp => T::Tcp,
+            crate::config::Transport::Tls => T::Tls,
+        });
+        let domain = rsipstack::sip::Domain(lookup.host.clone());
+        let result = tokio::time::timeout(
+            Duration::from_secs(10),
+            resolver.lookup(
+                &domain,
+                lookup.port.map(rsipstack::sip::Port::from),
+                transport,
+                lookup.secure,
+            ),
+        )
+        .await
+        .unwrap_or_else(|_| Err(format!("DNS lookup of {} timed out", lookup.host)))
+        .map(|targets| {
+            targets
+                .into_iter()
+                .filter_map(|t| {
+                    let transport = match t.transport {
+                        T::Udp => crate::config::Transport::Udp,
+                        T::Tcp => crate::config::Transport::Tcp,
+                        T::Tls => crate::config::Transport::Tls,
+                        _ => return None,
+                    };
+                    Some(Dest {
+                        transport,
+                        addr: t.addr,
+                    })
+                })
+                .collect()
+        });
+        tracing::debug!(host = %lookup.host, ?result, "RFC 3263 lookup");
+        let _ = tx.send((ticket, result)).await;
+    });
+}
+
 /// After every input, drain the core's outputs (the str0m contract).
-fn drain(core: &mut Core, link: &LinkHandle, sip: &SipIo) {
+fn drain(
+    core: &mut Core,
+    link: &LinkHandle,
+    sip: &SipIo,
+    resolver: &std::sync::Arc<rsipstack::resolver::SipResolver>,
+    dns: &DnsReply,
+) {
     while let Some(out) = core.poll_output() {
         match out {
             Output::Stanza(s) => {
@@ -150,6 +217,7 @@ fn drain(core: &mut Core, link: &LinkHandle, sip: &SipIo) {
                 let result = link.try_send(s).map_err(Box::new);
                 core.handle_input(Instant::now(), Input::Queued(ticket, result));
             }
+            Output::Resolve { ticket, lookup } => resolve(resolver, dns, ticket, lookup),
             Output::Sip { to, bytes } => {
                 tracing::trace!(target: "stox::sip::wire", to = %to.addr, transport = to.transport.as_str(), "send\n{}", String::from_utf8_lossy(&bytes));
                 sip.send(to, bytes)

@@ -35,6 +35,7 @@ keepalive_secs = 30
 [sip]
 domain = "example.net"
 listen = ["udp:127.0.0.1:0"]
+dns_servers = ["127.0.0.1"]
 TOML
 STOX__XMPP__SECRET="$secret" "$STOX" --config "$dir/stox.toml" --check
 STOX__XMPP__SECRET="$secret" RUST_LOG=stox=debug,info "$STOX" --config "$dir/stox.toml" >"$dir/stox.log" 2>&1 &

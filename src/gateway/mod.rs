@@ -65,6 +65,11 @@ pub enum Input {
     Sip(SipIn),
     /// A transport could not reach this destination.
     SipUnreachable { to: Dest, reason: String },
+    /// The answer to an [`Output::Resolve`].
+    Resolved {
+        ticket: u64,
+        result: Result<Vec<Dest>, String>,
+    },
 }
 
 /// Everything the core asks the IO shell to do.
@@ -76,6 +81,11 @@ pub enum Output {
     TrackedStanza(u64, Stanza),
     /// Send SIP bytes.
     Sip { to: Dest, bytes: Arc<Vec<u8>> },
+    /// Look up a SIP domain (RFC 3263) and answer with [`Input::Resolved`].
+    Resolve {
+        ticket: u64,
+        lookup: crate::sip::ua::Lookup,
+    },
 }
 
 /// Counters an operator can read (and tests can assert on).
@@ -185,6 +195,7 @@ impl Core {
             Input::Queued(ticket, result) => self.on_queued(now, ticket, result),
             Input::Sip(m) => self.ua.on_datagram(now, &m.bytes, m.from),
             Input::SipUnreachable { to, reason } => self.ua.transport_failed(to, &reason),
+            Input::Resolved { ticket, result } => self.ua.resolved(now, ticket, result),
         }
         self.drain_ua(now);
     }
@@ -223,6 +234,9 @@ impl Core {
                 }
                 UaEvent::AckTimeout { tx } => {
                     tracing::info!(?tx, "2xx to INVITE never acknowledged")
+                }
+                UaEvent::Resolve { ticket, lookup } => {
+                    self.out.push_back(Output::Resolve { ticket, lookup })
                 }
             }
         }
@@ -560,7 +574,7 @@ mod tests {
                 Output::Stanza(s) | Output::TrackedStanza(_, s) => {
                     Some(String::from(&Element::from(s)))
                 }
-                Output::Sip { .. } => None,
+                Output::Sip { .. } | Output::Resolve { .. } => None,
             })
             .collect()
     }

@@ -176,6 +176,11 @@ pub enum UaEvent {
     AckTimeout {
         tx: TxId,
     },
+    /// Resolve this name (RFC 3263) and report with [`UserAgent::resolved`].
+    Resolve {
+        ticket: u64,
+        lookup: Lookup,
+    },
 }
 
 /// A request the transaction user wants sent; the core adds Via, Max-Forwards and Route.
@@ -191,6 +196,52 @@ pub struct Outgoing {
     pub body: Option<(String, Vec<u8>)>,
     /// Where to send when there is no outbound proxy and the Request-URI host is a name.
     pub target: Option<Dest>,
+}
+
+/// A name to resolve (RFC 3263) before a request can go out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub host: String,
+    pub port: Option<u16>,
+    pub transport: Option<Transport>,
+    pub secure: bool,
+}
+
+/// Where a request goes.
+enum Route {
+    To(Dest),
+    Resolve(Lookup),
+}
+
+/// `sip:user@host:port;transport=x` → what RFC 3263 needs; `None` for IP literals (no
+/// lookup) and non-SIP URIs.
+pub fn uri_lookup(uri: &str) -> Option<Lookup> {
+    let (secure, rest) = if let Some(r) = uri.strip_prefix("sips:") {
+        (true, r)
+    } else {
+        (false, uri.strip_prefix("sip:")?)
+    };
+    let mut parts = rest.split(['?']).next().unwrap_or_default().split(';');
+    let hostport = parts.next()?.rsplit('@').next()?;
+    let transport = parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.eq_ignore_ascii_case("transport"))
+        .and_then(|(_, v)| match v.to_ascii_lowercase().as_str() {
+            "udp" => Some(Transport::Udp),
+            "tcp" => Some(Transport::Tcp),
+            "tls" => Some(Transport::Tls),
+            _ => None,
+        });
+    let (host, port) = message::split_host_port(hostport)?;
+    if host.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    Some(Lookup {
+        host,
+        port,
+        transport,
+        secure,
+    })
 }
 
 struct ClientCtx {
@@ -210,6 +261,8 @@ pub struct UserAgent {
     events: std::collections::VecDeque<UaEvent>,
     rng: rand::rngs::StdRng,
     next_failed: u64,
+    /// Requests waiting for DNS, by ticket (= the id the transaction user was given).
+    resolving: HashMap<u64, Outgoing>,
     logged_untrusted: HashSet<IpAddr>,
     drop_log: (Option<Instant>, u64),
 }
@@ -230,6 +283,7 @@ impl UserAgent {
             events: Default::default(),
             rng: rand::rngs::StdRng::from_os_rng(),
             next_failed: u64::MAX / 2,
+            resolving: HashMap::new(),
             logged_untrusted: HashSet::new(),
             drop_log: (None, 0),
         }
@@ -513,17 +567,19 @@ impl UserAgent {
     }
 
     /// Where a request goes: the outbound proxy, else an IP-literal Request-URI, else the
-    /// caller's target.
-    fn route(&self, out: &Outgoing) -> Option<Dest> {
+    /// caller's target, else a DNS lookup of the Request-URI host (RFC 3263).
+    fn route(&self, out: &Outgoing) -> Option<Route> {
         if let Some((d, _)) = &self.cfg.outbound_proxy {
-            return Some(*d);
+            return Some(Route::To(*d));
         }
         if let Some(d) = proxy_dest(&out.uri) {
-            return Some(d.0);
+            return Some(Route::To(d.0));
         }
-        out.target
+        if let Some(d) = out.target {
+            return Some(Route::To(d));
+        }
+        uri_lookup(&out.uri).map(Route::Resolve)
     }
-
     fn build(&mut self, out: &Outgoing, dest: Dest, auth: Option<(&str, String)>) -> Request {
         let mut h = Headers::default();
         h.push("Via", self.via(dest.transport));
@@ -572,7 +628,11 @@ impl UserAgent {
 
     /// The size on the wire of the request `out` would become (RFC 7572 §6 limit checks).
     pub fn request_size(&mut self, out: &Outgoing) -> usize {
-        let dest = self.route(out).unwrap_or(Dest {
+        let dest = match self.route(out) {
+            Some(Route::To(d)) => Some(d),
+            _ => None,
+        };
+        let dest = dest.unwrap_or(Dest {
             transport: Transport::Udp,
             addr: SocketAddr::from(([127, 0, 0, 1], 5060)),
         });
@@ -582,29 +642,75 @@ impl UserAgent {
     /// Sends a request in a new client transaction. The returned id names it in later
     /// [`UaEvent::Response`]/[`UaEvent::Failed`] events, across an authentication retry.
     pub fn send_request(&mut self, now: Instant, out: Outgoing) -> TxId {
-        let Some(dest) = self.route(&out) else {
-            return self.fail_now(502, "No route to the SIP destination");
+        let dest = match self.route(&out) {
+            Some(Route::To(d)) => d,
+            Some(Route::Resolve(lookup)) => {
+                let id = TxId(self.next_failed);
+                self.next_failed += 1;
+                self.resolving.insert(id.0, out);
+                self.events.push_back(UaEvent::Resolve {
+                    ticket: id.0,
+                    lookup,
+                });
+                return id;
+            }
+            None => return self.fail_now(502, "No route to the SIP destination"),
         };
+        self.send_to(now, out, dest, None)
+    }
+
+    /// The DNS answer for a [`UaEvent::Resolve`]: send to the first target, or fail the
+    /// request with 502 (→ `remote-server-not-found`).
+    pub fn resolved(&mut self, now: Instant, ticket: u64, result: Result<Vec<Dest>, String>) {
+        let Some(out) = self.resolving.remove(&ticket) else {
+            return;
+        };
+        match result.ok().and_then(|t| t.first().copied()) {
+            Some(dest) => {
+                self.send_to(now, out, dest, Some(TxId(ticket)));
+            }
+            None => self.events.push_back(UaEvent::Failed {
+                tx: TxId(ticket),
+                code: 502,
+                reason: "Bad Gateway (the SIP domain does not resolve)".into(),
+            }),
+        }
+    }
+
+    /// Sends `out` to `dest`; `tu` is the id the transaction user already holds, if any.
+    fn send_to(&mut self, now: Instant, out: Outgoing, dest: Dest, tu: Option<TxId>) -> TxId {
         let req = self.build(&out, dest, None);
         let size = req.to_bytes().len();
-        if dest.transport == Transport::Udp && size > self.cfg.max_message {
-            return self.fail_now(513, "Message Too Large");
-        }
-        match self.tl.send_request(now, req, dest) {
-            Some(id) => {
-                self.clients.insert(
-                    id,
-                    ClientCtx {
-                        tu: id,
+        let failure = if dest.transport == Transport::Udp && size > self.cfg.max_message {
+            Some((513, "Message Too Large"))
+        } else {
+            match self.tl.send_request(now, req, dest) {
+                Some(id) => {
+                    let tu = tu.unwrap_or(id);
+                    let ctx = ClientCtx {
+                        tu,
                         out,
                         dest,
                         auth_tried: false,
-                    },
-                );
-                self.pump(now);
-                id
+                    };
+                    self.clients.insert(id, ctx);
+                    self.pump(now);
+                    return tu;
+                }
+                None => Some((500, "Could not build the request")),
             }
-            None => self.fail_now(500, "Could not build the request"),
+        };
+        let (code, reason) = failure.unwrap_or((500, "Server Internal Error"));
+        match tu {
+            Some(tu) => {
+                self.events.push_back(UaEvent::Failed {
+                    tx: tu,
+                    code,
+                    reason: reason.into(),
+                });
+                tu
+            }
+            None => self.fail_now(code, reason),
         }
     }
 
@@ -925,6 +1031,66 @@ mod tests {
         assert!(
             matches!(ev.as_slice(), [UaEvent::Failed { tx, code: 408, .. }] if *tx == id),
             "{ev:?}"
+        );
+    }
+
+    #[test]
+    fn rfc3263_lookup_then_send_keeps_the_id() {
+        let mut u = ua();
+        u.cfg.outbound_proxy = None;
+        let mut o = outgoing();
+        o.uri = "sip:romeo@example.net;transport=tcp".into();
+        let id = u.send_request(Instant::now(), o.clone());
+        let ev = events(&mut u);
+        let [UaEvent::Resolve { ticket, lookup }] = ev.as_slice() else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            lookup,
+            &Lookup {
+                host: "example.net".into(),
+                port: None,
+                transport: Some(Transport::Tcp),
+                secure: false
+            }
+        );
+        assert_eq!(*ticket, id.0);
+        let dest = Dest {
+            transport: Transport::Tcp,
+            addr: "127.0.0.7:5060".parse().unwrap(),
+        };
+        u.resolved(Instant::now(), *ticket, Ok(vec![dest]));
+        let ev = events(&mut u);
+        assert!(
+            matches!(ev.as_slice(), [UaEvent::Send { to, bytes }] if *to == dest && bytes.starts_with(b"MESSAGE sip:romeo@example.net;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP ")),
+            "{ev:?}"
+        );
+        // the response comes back under the id the caller holds
+        let UaEvent::Send { bytes, .. } = &ev[0] else {
+            unreachable!()
+        };
+        let Ok(Message::Request(req)) = message::parse(bytes, false, 65535) else {
+            panic!()
+        };
+        let ok = Response::to_request(&req, 200, "OK", Some("x"));
+        u.on_datagram(Instant::now(), &ok.to_bytes(), dest);
+        assert!(matches!(events(&mut u).as_slice(), [UaEvent::Response { tx, .. }] if *tx == id));
+        // a name that does not resolve fails with 502
+        let id2 = u.send_request(Instant::now(), o);
+        events(&mut u);
+        u.resolved(Instant::now(), id2.0, Err("NXDOMAIN".into()));
+        assert!(
+            matches!(events(&mut u).as_slice(), [UaEvent::Failed { tx, code: 502, .. }] if *tx == id2)
+        );
+        assert_eq!(uri_lookup("sip:a@192.0.2.1:5070"), None);
+        assert_eq!(
+            uri_lookup("sips:a@example.org:5071").unwrap(),
+            Lookup {
+                host: "example.org".into(),
+                port: Some(5071),
+                transport: None,
+                secure: true
+            }
         );
     }
 

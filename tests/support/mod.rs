@@ -33,6 +33,7 @@ reconnect_min_ms = 50
 reconnect_max_ms = 200
 [sip]
 domain = "example.net"
+dns_servers = ["127.0.0.1"]
 {extra}
 "#
     );
