@@ -291,7 +291,7 @@ async fn every_iq_is_answered() {
         ),
         (
             "<message id='m1' from='juliet@example.com/b' to='romeo@sip.example.com'><body>hi</body></message>",
-            "message[@type='error'][@id='m1']/error/remote-server-not-found",
+            "message[@type='error'][@id='m1']/error/internal-server-error",
         ),
         (
             "<message id='m2' from='mallory@evil.example/x' to='romeo@sip.example.com'><body>hi</body></message>",

@@ -35,7 +35,8 @@ keepalive_secs = 30
 [sip]
 domain = "example.net"
 listen = ["udp:127.0.0.1:0"]
-dns_servers = ["127.0.0.1"]
+# a proxy that refuses at once: messages to SIP users come back as errors quickly
+outbound_proxy = "sip:127.0.0.1:9;transport=tcp"
 TOML
 STOX__XMPP__SECRET="$secret" "$STOX" --config "$dir/stox.toml" --check
 STOX__XMPP__SECRET="$secret" RUST_LOG=stox=debug,info "$STOX" --config "$dir/stox.toml" >"$dir/stox.log" 2>&1 &

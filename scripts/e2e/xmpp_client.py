@@ -78,7 +78,7 @@ class Client(slixmpp.ClientXMPP):
 
         self.send_message(mto=f"romeo@{COMPONENT}", mbody="hello", mtype="chat")
         m = await asyncio.wait_for(self.bounces.get(), 5)
-        self.check(m["error"]["condition"] in ("service-unavailable", "item-not-found", "recipient-unavailable", "remote-server-timeout", "remote-server-not-found"),
+        self.check(m["error"]["condition"] in ("service-unavailable", "item-not-found", "recipient-unavailable", "remote-server-timeout", "remote-server-not-found", "internal-server-error"),
                    f"message to SIP user not silently dropped: {m['error']['condition']}")
 
     async def wait_component(self):

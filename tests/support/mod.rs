@@ -20,6 +20,16 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 /// Minimal valid config pointing at `server`, with fast timers for tests.
 pub fn config(server: SocketAddr, extra: &str) -> Config {
+    // Free ports (tests run in parallel), and a proxy that refuses at once (TCP port 9), so
+    // stanzas to SIP users fail fast instead of waiting for DNS or Timer F.
+    let mut defaults = String::new();
+    if !extra.contains("listen") {
+        defaults.push_str("listen = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n");
+    }
+    if !extra.contains("outbound_proxy") {
+        defaults.push_str("outbound_proxy = \"sip:127.0.0.1:9;transport=tcp\"\n");
+    }
+    let extra = format!("{defaults}{extra}");
     let toml = format!(
         r#"
 [xmpp]
