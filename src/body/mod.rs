@@ -1,3 +1,4 @@
 //! Body formats: parse and serialize only.
 
+pub mod sdp;
 pub mod xhtml;

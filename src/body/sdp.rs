@@ -1,0 +1,233 @@
+//! SDP (RFC 4566) as far as MSRP chat needs it: session and media lines with their
+//! attributes, parse and serialize, and helpers for the MSRP attributes (RFC 4975 §8,
+//! RFC 6135 `a=setup`). Hand-written because the Rust SDP crates reject `TCP/MSRP` or drop
+//! `m=message` lines (notes/rust-crates.md).
+
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Media {
+    pub media: String,
+    pub port: u16,
+    pub proto: String,
+    pub formats: Vec<String>,
+    pub connection: Option<String>,
+    pub attributes: Vec<(String, Option<String>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sdp {
+    pub origin: String,
+    pub session_name: String,
+    pub connection: Option<String>,
+    pub timing: String,
+    pub attributes: Vec<(String, Option<String>)>,
+    pub media: Vec<Media>,
+}
+
+fn attr<'a>(
+    attrs: &'a [(String, Option<String>)],
+    name: &str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    let name = name.to_string();
+    attrs
+        .iter()
+        .filter(move |(k, _)| k.eq_ignore_ascii_case(&name))
+        .map(|(_, v)| v.as_deref().unwrap_or(""))
+}
+
+impl Media {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        attr(&self.attributes, name).next()
+    }
+
+    /// `a=path`: the MSRP URIs, space-separated (RFC 4975 §8.2).
+    pub fn path(&self) -> Vec<String> {
+        self.attr("path")
+            .map(|p| p.split_whitespace().map(String::from).collect())
+            .unwrap_or_default()
+    }
+
+    /// `a=accept-types` (RFC 4975 §8.6).
+    pub fn accept_types(&self) -> Vec<String> {
+        self.attr("accept-types")
+            .map(|p| p.split_whitespace().map(String::from).collect())
+            .unwrap_or_default()
+    }
+
+    /// An MSRP media line that is not disabled (port 0) — RFC 4975 §8.1.
+    pub fn is_msrp(&self) -> bool {
+        self.media.eq_ignore_ascii_case("message")
+            && self.port != 0
+            && (self.proto.eq_ignore_ascii_case("TCP/MSRP")
+                || self.proto.eq_ignore_ascii_case("TCP/TLS/MSRP"))
+    }
+}
+
+impl Sdp {
+    /// Parses an SDP body. Lenient on order and unknown lines, strict on what it uses.
+    pub fn parse(body: &str) -> Result<Sdp, String> {
+        let mut sdp = Sdp::default();
+        let mut seen_v = false;
+        for raw in body.lines() {
+            let line = raw.trim_end_matches('\r');
+            if line.is_empty() {
+                continue;
+            }
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| format!("SDP line without '=': {line}"))?;
+            if k.len() != 1 {
+                return Err(format!("bad SDP line type '{k}'"));
+            }
+            match k {
+                "v" => {
+                    if v.trim() != "0" {
+                        return Err("SDP version must be 0".into());
+                    }
+                    seen_v = true;
+                }
+                "o" if sdp.media.is_empty() => sdp.origin = v.to_string(),
+                "s" if sdp.media.is_empty() => sdp.session_name = v.to_string(),
+                "t" if sdp.media.is_empty() => sdp.timing = v.to_string(),
+                "c" => match sdp.media.last_mut() {
+                    Some(m) => m.connection = Some(v.to_string()),
+                    None => sdp.connection = Some(v.to_string()),
+                },
+                "m" => {
+                    let mut it = v.split_whitespace();
+                    let media = it.next().ok_or("m= line without media")?.to_string();
+                    let port = it
+                        .next()
+                        .and_then(|p| p.split('/').next())
+                        .and_then(|p| p.parse::<u16>().ok())
+                        .ok_or_else(|| format!("bad port in m={v}"))?;
+                    let proto = it
+                        .next()
+                        .ok_or_else(|| format!("no protocol in m={v}"))?
+                        .to_string();
+                    let formats = it.map(String::from).collect();
+                    sdp.media.push(Media {
+                        media,
+                        port,
+                        proto,
+                        formats,
+                        ..Default::default()
+                    });
+                }
+                "a" => {
+                    let (name, value) = match v.split_once(':') {
+                        Some((n, val)) => (n.to_string(), Some(val.to_string())),
+                        None => (v.to_string(), None),
+                    };
+                    match sdp.media.last_mut() {
+                        Some(m) => m.attributes.push((name, value)),
+                        None => sdp.attributes.push((name, value)),
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !seen_v {
+            return Err("SDP without v= line".into());
+        }
+        Ok(sdp)
+    }
+
+    /// The first usable MSRP media line.
+    pub fn msrp(&self) -> Option<&Media> {
+        self.media.iter().find(|m| m.is_msrp())
+    }
+
+    pub fn to_body(&self) -> String {
+        let mut s = String::from("v=0\r\n");
+        let _ = write!(s, "o={}\r\ns={}\r\n", self.origin, self.session_name);
+        if let Some(c) = &self.connection {
+            let _ = write!(s, "c={c}\r\n");
+        }
+        let _ = write!(
+            s,
+            "t={}\r\n",
+            if self.timing.is_empty() {
+                "0 0"
+            } else {
+                &self.timing
+            }
+        );
+        let write_attrs = |s: &mut String, attrs: &[(String, Option<String>)]| {
+            for (k, v) in attrs {
+                match v {
+                    Some(v) => {
+                        let _ = write!(s, "a={k}:{v}\r\n");
+                    }
+                    None => {
+                        let _ = write!(s, "a={k}\r\n");
+                    }
+                }
+            }
+        };
+        write_attrs(&mut s, &self.attributes);
+        for m in &self.media {
+            let _ = write!(s, "m={} {} {}", m.media, m.port, m.proto);
+            for f in &m.formats {
+                let _ = write!(s, " {f}");
+            }
+            s.push_str("\r\n");
+            if let Some(c) = &m.connection {
+                let _ = write!(s, "c={c}\r\n");
+            }
+            write_attrs(&mut s, &m.attributes);
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 4975 §7.1's offer (host names in c=, as the RFC writes them).
+    const OFFER: &str = "v=0\r\no=alice 2890844526 2890844527 IN IP4 alicepc.example.com\r\ns=-\r\nc=IN IP4 alicepc.example.com\r\nt=0 0\r\nm=message 7654 TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:msrp://alicepc.example.com:7654/jshA7weztas;tcp\r\n";
+
+    #[test]
+    fn rfc4975_offer() {
+        let s = Sdp::parse(OFFER).unwrap();
+        let m = s.msrp().unwrap();
+        assert_eq!(
+            (m.port, m.proto.as_str(), m.formats.clone()),
+            (7654, "TCP/MSRP", vec!["*".to_string()])
+        );
+        assert_eq!(
+            m.path(),
+            vec!["msrp://alicepc.example.com:7654/jshA7weztas;tcp"]
+        );
+        assert_eq!(m.accept_types(), vec!["text/plain"]);
+        assert_eq!(s.connection.as_deref(), Some("IN IP4 alicepc.example.com"));
+        assert_eq!(Sdp::parse(&s.to_body()).unwrap(), s);
+    }
+
+    #[test]
+    fn audio_only_and_disabled_msrp_are_not_usable() {
+        let audio = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
+        assert!(Sdp::parse(audio).unwrap().msrp().is_none());
+        let off = OFFER.replace("m=message 7654", "m=message 0");
+        assert!(Sdp::parse(&off).unwrap().msrp().is_none());
+        let tls = OFFER.replace("TCP/MSRP", "TCP/TLS/MSRP");
+        assert!(Sdp::parse(&tls).unwrap().msrp().is_some());
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bad in [
+            "",
+            "x",
+            "v=1\r\n",
+            "v=0\r\nm=message\r\n",
+            "v=0\r\nm=message abc TCP/MSRP *\r\n",
+            "vv=0",
+            "v=0\r\nm=message 5 \r\n",
+        ] {
+            assert!(Sdp::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}
