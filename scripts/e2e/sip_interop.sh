@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SIP interop with a real SIP implementation (SIPp) over UDP and TCP, with Prosody behind
 # stox: OPTIONS, an unknown method, a malformed request, MESSAGE to XMPP (also with 10 %
-# packet loss, proving retransmissions), and stox as UAC against a lossy SIPp UAS.
+# packet loss, proving retransmissions), an audio INVITE refused with 488 and its ACK, CANCEL
+# and BYE for unknown transactions/dialogs (481), and stox as UAC against a lossy SIPp UAS.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 need_prosody
@@ -60,6 +61,9 @@ for t in u1 t1; do
   run_sipp "unknown-method-$t" "$t" unknown_method.xml
   run_sipp "malformed-$t" "$t" malformed.xml
   COUNT=10 run_sipp "message-to-xmpp-$t" "$t" message_uac.xml
+  run_sipp "invite-488-ack-$t" "$t" invite_488.xml
+  run_sipp "cancel-unknown-$t" "$t" cancel_unknown.xml
+  run_sipp "bye-unknown-$t" "$t" bye_unknown.xml
 done
 COUNT=20 run_sipp "message-to-xmpp-udp-lossy" u1 message_uac.xml -lost 10
 

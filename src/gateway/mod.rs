@@ -142,7 +142,7 @@ const CSEQ_MEMORY: usize = 10_000;
 impl Core {
     pub fn new(cfg: &Config, ua: UaConfig) -> Self {
         let mut ua = ua;
-        ua.methods = vec!["MESSAGE".into()];
+        ua.methods = vec!["MESSAGE".into(), "INVITE".into(), "BYE".into()];
         ua.accept = im::ACCEPT.split(", ").map(String::from).collect();
         Core {
             addresses: AddressMap::new(cfg),
@@ -404,12 +404,18 @@ impl Core {
         self.emit(m);
     }
 
-    /// A SIP request the UA core passed up (only MESSAGE for now).
+    /// A SIP request the UA core passed up.
     fn on_sip_request(&mut self, now: Instant, tx: TxId, req: Request, _from: Dest) {
-        if req.method != "MESSAGE" {
-            self.ua
-                .reply(now, tx, &req, 405, &[("Allow", "MESSAGE, OPTIONS".into())]);
-            return;
+        match req.method.as_str() {
+            "MESSAGE" => {}
+            "INVITE" => return self.on_invite(now, tx, &req),
+            // In-dialog requests for dialogs we have are matched by the UA core; anything
+            // that reaches here has no dialog.
+            "BYE" => return self.ua.reply(now, tx, &req, 481, &[]),
+            _ => {
+                let allow = "ACK, BYE, CANCEL, INVITE, MESSAGE, OPTIONS".to_string();
+                return self.ua.reply(now, tx, &req, 405, &[("Allow", allow)]);
+            }
         }
         let id = req
             .top_via()
@@ -434,6 +440,29 @@ impl Core {
                 self.ua.respond(now, tx, resp);
             }
         }
+    }
+
+    /// INVITE (RFC 3261 §13.3): stox bridges text chat only (MSRP, RFC 7573), so an offer
+    /// without a usable `m=message` line is refused with 488 and Warning 304 "Media type not
+    /// available" (RFC 3261 §20.43). MSRP chat sessions are not bridged yet either: 488 with
+    /// Warning 399 saying so.
+    fn on_invite(&mut self, now: Instant, tx: TxId, req: &Request) {
+        let host = self.ua.config().public_host.clone();
+        let is_sdp = req
+            .headers
+            .get("Content-Type")
+            .is_some_and(|c| c.trim().to_ascii_lowercase().starts_with("application/sdp"));
+        let msrp = is_sdp
+            && std::str::from_utf8(&req.body)
+                .ok()
+                .and_then(|b| crate::body::sdp::Sdp::parse(b).ok())
+                .is_some_and(|s| s.msrp().is_some());
+        let warning = if msrp {
+            format!("399 {host} \"MSRP chat sessions are not bridged by this version\"")
+        } else {
+            format!("304 {host} \"Media type not available: only MSRP text chat\"")
+        };
+        self.ua.reply(now, tx, req, 488, &[("Warning", warning)]);
     }
 
     /// RFC 7572 §5: 200 once the stanza is handed to the XMPP server; 503 + Retry-After when
@@ -748,5 +777,57 @@ mod tests {
             }),
         );
         assert!(c.poll_output().is_none());
+    }
+
+    fn sip_in(c: &mut Core, msg: &str) -> Vec<String> {
+        let from = Dest {
+            transport: crate::config::Transport::Udp,
+            addr: "127.0.0.1:5060".parse().unwrap(),
+        };
+        c.handle_input(
+            Instant::now(),
+            Input::Sip(SipIn {
+                bytes: msg.replace('\n', "\r\n").into_bytes(),
+                from,
+            }),
+        );
+        std::iter::from_fn(|| c.poll_output())
+            .filter_map(|o| match o {
+                Output::Sip { bytes, .. } => Some(String::from_utf8_lossy(&bytes).to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn invites_without_msrp_get_488_with_a_warning() {
+        let mut c = core();
+        let body = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let inv = format!(
+            "INVITE sip:juliet@example.com SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKi1\nFrom: <sip:romeo@example.net>;tag=a\nTo: <sip:juliet@example.com>\nCall-ID: i1\nCSeq: 1 INVITE\nContact: <sip:romeo@127.0.0.1>\nContent-Type: application/sdp\nContent-Length: {}\n\n{body}",
+            body.len()
+        );
+        let out = sip_in(&mut c, &inv);
+        assert!(out[0].starts_with("SIP/2.0 100 Trying\r\n"), "{out:?}");
+        assert!(
+            out[1].starts_with("SIP/2.0 488 Not Acceptable Here\r\n")
+                && out[1].contains("Warning: 304 "),
+            "{out:?}"
+        );
+        let msrp = body.replace(
+            "m=audio 4000 RTP/AVP 0",
+            "m=message 2855 TCP/MSRP *\r\na=path:msrp://127.0.0.1:2855/abc;tcp",
+        );
+        let inv2 = format!(
+            "INVITE sip:juliet@example.com SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKi2\nFrom: <sip:romeo@example.net>;tag=a\nTo: <sip:juliet@example.com>\nCall-ID: i2\nCSeq: 1 INVITE\nContact: <sip:romeo@127.0.0.1>\nContent-Type: application/sdp\nContent-Length: {}\n\n{msrp}",
+            msrp.len()
+        );
+        let out = sip_in(&mut c, &inv2);
+        assert!(
+            out[1].contains("Warning: 399 ") && out[1].contains("MSRP chat sessions"),
+            "{out:?}"
+        );
+        let bye = "BYE sip:juliet@example.com SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKb1\nFrom: <sip:romeo@example.net>;tag=a\nTo: <sip:juliet@example.com>\nCall-ID: i3\nCSeq: 2 BYE\nContent-Length: 0\n\n";
+        assert!(sip_in(&mut c, bye)[0].starts_with("SIP/2.0 481 "));
     }
 }
