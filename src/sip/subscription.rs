@@ -174,6 +174,14 @@ impl Subscriptions {
         }
     }
 
+    fn notify(&mut self, key: Key, state: &SubState, remaining: Duration) {
+        let subscription_state = SubscriptionState::header(state, remaining);
+        self.out.push_back(Action::Notify {
+            key,
+            subscription_state,
+        });
+    }
+
     fn end(&mut self, key: &Key, reason: &str) {
         if let Some(s) = self.subs.remove(key) {
             self.wheel.remove(&(s.expires_at, key.clone()));
@@ -229,13 +237,11 @@ impl Subscriptions {
         self.subs.insert(key.clone(), sub);
         self.wheel.insert((at, key.clone()), ());
         if granted == 0 {
-            self.out.push_back(Action::Notify {
-                key: key.clone(),
-                subscription_state: SubscriptionState::header(
-                    &SubState::Terminated("timeout".into()),
-                    Duration::ZERO,
-                ),
-            });
+            self.notify(
+                key.clone(),
+                &SubState::Terminated("timeout".into()),
+                Duration::ZERO,
+            );
             self.end(&key, "fetch");
         } else {
             self.out.push_back(Action::Notify {
@@ -254,13 +260,11 @@ impl Subscriptions {
             return;
         }
         if granted == 0 {
-            self.out.push_back(Action::Notify {
-                key: key.clone(),
-                subscription_state: SubscriptionState::header(
-                    &SubState::Terminated("timeout".into()),
-                    Duration::ZERO,
-                ),
-            });
+            self.notify(
+                key.clone(),
+                &SubState::Terminated("timeout".into()),
+                Duration::ZERO,
+            );
             self.end(key, "unsubscribed");
             return;
         }
@@ -334,13 +338,11 @@ impl Subscriptions {
             }
             match sub.role {
                 Role::Notifier => {
-                    self.out.push_back(Action::Notify {
-                        key: key.clone(),
-                        subscription_state: SubscriptionState::header(
-                            &SubState::Terminated("timeout".into()),
-                            Duration::ZERO,
-                        ),
-                    });
+                    self.notify(
+                        key.clone(),
+                        &SubState::Terminated("timeout".into()),
+                        Duration::ZERO,
+                    );
                     self.subs.remove(&key);
                     self.out.push_back(Action::Ended {
                         key,
