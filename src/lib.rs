@@ -7,6 +7,7 @@
 pub mod body;
 pub mod config;
 pub mod gateway;
+pub mod msrp;
 pub mod runtime;
 pub mod sip;
 pub mod xmpp;

@@ -1,0 +1,4 @@
+//! MSRP (RFC 4975): framing, chunking and reassembly (sans-IO). Sessions and their
+//! transports come with the chat feature (RFC 7573).
+
+pub mod codec;
