@@ -1,4 +1,5 @@
 //! Body formats: parse and serialize only.
 
+pub mod iscomposing;
 pub mod sdp;
 pub mod xhtml;
