@@ -1,5 +1,6 @@
-//! MSRP (RFC 4975): framing, chunking, reassembly and URIs (sans-IO). Sessions and their
-//! transports come with the chat feature (RFC 7573).
+//! MSRP (RFC 4975): framing, chunking, reassembly, URIs and the session state machine
+//! (all sans-IO). The transports and the chat interworking come with RFC 7573 support.
 
 pub mod codec;
+pub mod session;
 pub mod uri;
