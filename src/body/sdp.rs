@@ -182,6 +182,68 @@ impl Sdp {
     }
 }
 
+/// Our SDP answer to an MSRP offer (RFC 4975 §8, RFC 6135): one `m=message` line with our
+/// path, the accept-types we share with the offer (`*` in the offer matches all of ours),
+/// our max-size, and `a=setup`: we take `passive` unless the offerer insists on being
+/// passive itself (then `active`). `None`: no usable MSRP line, or no common type (488).
+pub fn msrp_answer(
+    offer: &Sdp,
+    host: &str,
+    path: &str,
+    accept: &[&str],
+    max_size: u64,
+    tls: bool,
+) -> Option<(Sdp, bool)> {
+    let m = offer.msrp()?;
+    let theirs = m.accept_types();
+    let common: Vec<String> = accept
+        .iter()
+        .filter(|a| theirs.iter().any(|t| t == "*" || t.eq_ignore_ascii_case(a)))
+        .map(|a| a.to_string())
+        .collect();
+    if common.is_empty() {
+        return None;
+    }
+    let their_setup = m.attr("setup").unwrap_or("active").to_ascii_lowercase();
+    let we_connect = their_setup == "passive";
+    let ip_kind = if host.contains(':') { "IP6" } else { "IP4" };
+    let media = Media {
+        media: "message".into(),
+        port: path
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(2855),
+        proto: if tls {
+            "TCP/TLS/MSRP".into()
+        } else {
+            "TCP/MSRP".into()
+        },
+        formats: vec!["*".into()],
+        connection: None,
+        attributes: vec![
+            ("accept-types".into(), Some(common.join(" "))),
+            ("path".into(), Some(path.to_string())),
+            (
+                "setup".into(),
+                Some(if we_connect { "active" } else { "passive" }.into()),
+            ),
+            ("max-size".into(), Some(max_size.to_string())),
+        ],
+    };
+    Some((
+        Sdp {
+            origin: format!("- {} 1 IN {ip_kind} {host}", std::process::id()),
+            session_name: "-".into(),
+            connection: Some(format!("IN {ip_kind} {host}")),
+            timing: "0 0".into(),
+            attributes: vec![],
+            media: vec![media],
+        },
+        we_connect,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,5 +291,46 @@ mod tests {
         ] {
             assert!(Sdp::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn answers_an_msrp_offer() {
+        let offer = Sdp::parse(OFFER).unwrap();
+        let (a, we_connect) = msrp_answer(
+            &offer,
+            "127.0.0.1",
+            "msrp://127.0.0.1:2855/abc;tcp",
+            &["text/plain", "message/cpim"],
+            65536,
+            false,
+        )
+        .unwrap();
+        assert!(
+            !we_connect,
+            "the offerer connects by default (RFC 4975 §5.4)"
+        );
+        let m = a.msrp().unwrap();
+        assert_eq!(
+            (m.port, m.accept_types()),
+            (2855, vec!["text/plain".to_string()])
+        );
+        assert_eq!(m.attr("setup"), Some("passive"));
+        assert_eq!(m.attr("max-size"), Some("65536"));
+        assert_eq!(Sdp::parse(&a.to_body()).unwrap(), a);
+        let passive = Sdp::parse(&OFFER.replace("a=path", "a=setup:passive\r\na=path")).unwrap();
+        assert!(
+            msrp_answer(
+                &passive,
+                "127.0.0.1",
+                "msrp://127.0.0.1:2855/abc;tcp",
+                &["text/plain"],
+                1,
+                false
+            )
+            .unwrap()
+            .1
+        );
+        let png = Sdp::parse(&OFFER.replace("text/plain", "image/png")).unwrap();
+        assert!(msrp_answer(&png, "h", "msrp://h:1/a;tcp", &["text/plain"], 1, false).is_none());
     }
 }
