@@ -2,5 +2,6 @@
 //! (all sans-IO). The transports and the chat interworking come with RFC 7573 support.
 
 pub mod codec;
+pub mod io;
 pub mod session;
 pub mod uri;

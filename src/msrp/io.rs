@@ -1,0 +1,274 @@
+//! MSRP connections (RFC 4975 §5.4, §6): one TCP listener, outgoing connections for the
+//! `active` role, framing with [`super::codec`], idle connections closed. Thin IO: frames in
+//! (tagged with their connection), bytes out; sessions live in the sans-IO core.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+use super::codec::{Frame, parse};
+
+pub type ConnId = u64;
+
+#[derive(Debug)]
+pub enum MsrpEvent {
+    /// A connection came up (accepted, or connected by us).
+    Up {
+        conn: ConnId,
+        peer: SocketAddr,
+    },
+    Frame {
+        conn: ConnId,
+        frame: Frame,
+    },
+    /// Bytes that were not MSRP: the connection was closed (and, when possible, answered).
+    Garbage {
+        conn: ConnId,
+        reason: String,
+    },
+    Down {
+        conn: ConnId,
+    },
+}
+
+#[derive(Clone)]
+pub struct MsrpIo {
+    conns: Arc<Mutex<HashMap<ConnId, mpsc::Sender<Vec<u8>>>>>,
+    next: Arc<AtomicU64>,
+    events: mpsc::Sender<MsrpEvent>,
+    max: usize,
+    idle: Duration,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Listens on `addr`; returns the sender side and the bound address.
+pub async fn bind(
+    addr: SocketAddr,
+    max: usize,
+    idle: Duration,
+    events: mpsc::Sender<MsrpEvent>,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(MsrpIo, SocketAddr)> {
+    let l = TcpListener::bind(addr).await?;
+    let bound = l.local_addr()?;
+    let io = MsrpIo {
+        conns: Arc::new(Mutex::new(HashMap::new())),
+        next: Arc::new(AtomicU64::new(1)),
+        events,
+        max,
+        idle,
+        shutdown,
+    };
+    let acc = io.clone();
+    tokio::spawn(async move {
+        let mut stop = acc.shutdown.clone();
+        loop {
+            tokio::select! {
+                r = l.accept() => match r {
+                    Ok((s, peer)) => {
+                        let _ = s.set_nodelay(true);
+                        acc.serve(s, peer);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "MSRP accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                _ = stop.changed() => return,
+            }
+        }
+    });
+    Ok((io, bound))
+}
+
+impl MsrpIo {
+    fn serve(&self, s: TcpStream, peer: SocketAddr) -> ConnId {
+        let conn = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(256);
+        if let Ok(mut m) = self.conns.lock() {
+            m.insert(conn, tx);
+        }
+        tokio::spawn(self.clone().run(conn, s, peer, rx));
+        conn
+    }
+
+    /// Opens a connection to `peer` (our `a=setup:active` role).
+    pub async fn connect(&self, peer: SocketAddr) -> std::io::Result<ConnId> {
+        let s = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(peer))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "MSRP connect timed out")
+            })??;
+        let _ = s.set_nodelay(true);
+        Ok(self.serve(s, peer))
+    }
+
+    /// Queues bytes on a connection; `false` if it is gone.
+    pub fn send(&self, conn: ConnId, bytes: Vec<u8>) -> bool {
+        let tx = self.conns.lock().ok().and_then(|m| m.get(&conn).cloned());
+        match tx {
+            Some(tx) => match tx.try_send(bytes) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(b)) => {
+                    tokio::spawn(async move {
+                        let _ = tx.send(b).await;
+                    });
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            },
+            None => false,
+        }
+    }
+
+    /// Closes a connection (its task ends and reports `Down`).
+    pub fn close(&self, conn: ConnId) {
+        if let Ok(mut m) = self.conns.lock() {
+            m.remove(&conn);
+        }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.conns.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    async fn run(
+        self,
+        conn: ConnId,
+        s: TcpStream,
+        peer: SocketAddr,
+        mut out: mpsc::Receiver<Vec<u8>>,
+    ) {
+        let _ = self.events.send(MsrpEvent::Up { conn, peer }).await;
+        let (mut rd, mut wr) = s.into_split();
+        let mut buf = Vec::with_capacity(4096);
+        let mut chunk = vec![0u8; 16_384];
+        let mut stop = self.shutdown.clone();
+        loop {
+            tokio::select! {
+                r = tokio::time::timeout(self.idle, rd.read(&mut chunk)) => {
+                    let n = match r {
+                        Ok(Ok(n)) if n > 0 => n,
+                        _ => break,
+                    };
+                    buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                    loop {
+                        match parse(&buf, self.max) {
+                            Ok(Some((frame, used))) => {
+                                buf.drain(..used);
+                                if self.events.send(MsrpEvent::Frame { conn, frame }).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(e) => match e.skip {
+                                // a readable but invalid request: the core answers 400
+                                Some(skip) => {
+                                    buf.drain(..skip.min(buf.len()));
+                                    let _ = self.events.send(MsrpEvent::Garbage { conn, reason: e.reason }).await;
+                                }
+                                None => {
+                                    let _ = self.events.send(MsrpEvent::Garbage { conn, reason: e.reason }).await;
+                                    self.close(conn);
+                                    let _ = self.events.send(MsrpEvent::Down { conn }).await;
+                                    return;
+                                }
+                            },
+                        }
+                    }
+                }
+                m = out.recv() => match m {
+                    Some(bytes) => {
+                        if wr.write_all(&bytes).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+                _ = stop.changed() => break,
+            }
+        }
+        self.close(conn);
+        let _ = self.events.send(MsrpEvent::Down { conn }).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEND: &[u8] = b"MSRP a786hjs2 SEND\r\nTo-Path: msrp://x:1/a;tcp\r\nFrom-Path: msrp://y:2/b;tcp\r\nMessage-ID: m1\r\nByte-Range: 1-5/5\r\nContent-Type: text/plain\r\n\r\nhello\r\n-------a786hjs2$\r\n";
+
+    #[tokio::test]
+    async fn frames_in_bytes_out_across_split_reads() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let (_stop, stop_rx) = watch::channel(false);
+        let (io, addr) = bind(
+            "127.0.0.1:0".parse().unwrap(),
+            65536,
+            Duration::from_secs(5),
+            tx,
+            stop_rx,
+        )
+        .await
+        .unwrap();
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        let MsrpEvent::Up { conn, .. } = rx.recv().await.unwrap() else {
+            panic!()
+        };
+        for piece in SEND.chunks(7) {
+            c.write_all(piece).await.unwrap();
+            c.flush().await.unwrap();
+        }
+        let MsrpEvent::Frame { frame, .. } = rx.recv().await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(frame.body, b"hello");
+        assert!(io.send(conn, frame.response(200, "OK").to_bytes()));
+        let mut got = vec![0u8; 256];
+        let n = c.read(&mut got).await.unwrap();
+        assert!(got[..n].starts_with(b"MSRP a786hjs2 200 OK\r\n"));
+        // garbage closes the connection
+        c.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        assert!(matches!(
+            rx.recv().await.unwrap(),
+            MsrpEvent::Garbage { .. }
+        ));
+        assert!(matches!(rx.recv().await.unwrap(), MsrpEvent::Down { .. }));
+        assert_eq!(io.connections(), 0);
+    }
+
+    #[tokio::test]
+    async fn outgoing_connection_and_idle_close() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let (_stop, stop_rx) = watch::channel(false);
+        let (io, _) = bind(
+            "127.0.0.1:0".parse().unwrap(),
+            65536,
+            Duration::from_millis(200),
+            tx,
+            stop_rx,
+        )
+        .await
+        .unwrap();
+        let peer = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let conn = io.connect(peer.local_addr().unwrap()).await.unwrap();
+        let (mut s, _) = peer.accept().await.unwrap();
+        assert!(matches!(rx.recv().await.unwrap(), MsrpEvent::Up { .. }));
+        io.send(conn, SEND.to_vec());
+        let mut got = vec![0u8; 512];
+        let mut n = 0;
+        while n < SEND.len() {
+            n += s.read(&mut got[n..]).await.unwrap();
+        }
+        assert_eq!(&got[..n], SEND);
+        // nothing for 200 ms: closed
+        assert!(matches!(rx.recv().await.unwrap(), MsrpEvent::Down { conn: c } if c == conn));
+    }
+}
