@@ -194,7 +194,7 @@ impl Core {
             }
             Input::Queued(ticket, result) => self.on_queued(now, ticket, result),
             Input::Sip(m) => self.ua.on_datagram(now, &m.bytes, m.from),
-            Input::SipUnreachable { to, reason } => self.ua.transport_failed(to, &reason),
+            Input::SipUnreachable { to, reason } => self.ua.transport_failed(now, to, &reason),
             Input::Resolved { ticket, result } => self.ua.resolved(now, ticket, result),
         }
         self.drain_ua(now);

@@ -250,6 +250,8 @@ struct ClientCtx {
     out: Outgoing,
     dest: Dest,
     auth_tried: bool,
+    /// Further DNS targets to try after a timeout or transport failure (RFC 3263 §4.3).
+    next: Vec<Dest>,
 }
 
 pub struct UserAgent {
@@ -416,11 +418,7 @@ impl UserAgent {
             TxOutput::Response { tx, resp } => self.on_response(now, tx, resp),
             TxOutput::Timeout { tx } => {
                 if let Some(ctx) = self.clients.remove(&tx) {
-                    self.events.push_back(UaEvent::Failed {
-                        tx: ctx.tu,
-                        code: 408,
-                        reason: "Request Timeout".into(),
-                    });
+                    self.fail_over(now, ctx, 408, "Request Timeout".into());
                 }
             }
             TxOutput::AckTimeout { tx } => self.events.push_back(UaEvent::AckTimeout { tx }),
@@ -528,16 +526,29 @@ impl UserAgent {
 
     /// The transports could not reach `to`: requests waiting on it fail with 503
     /// (RFC 3261 §8.1.3.1) instead of waiting for Timer B/F.
-    pub fn transport_failed(&mut self, to: Dest, reason: &str) {
+    pub fn transport_failed(&mut self, now: Instant, to: Dest, reason: &str) {
         for id in self.tl.fail_destination(to) {
             if let Some(ctx) = self.clients.remove(&id) {
-                self.events.push_back(UaEvent::Failed {
-                    tx: ctx.tu,
-                    code: 503,
-                    reason: format!("Service Unavailable (transport failure: {reason})"),
-                });
+                let why = format!("Service Unavailable (transport failure: {reason})");
+                self.fail_over(now, ctx, 503, why);
             }
         }
+    }
+
+    /// RFC 3263 §4.3: after a timeout or transport failure, the same request (new branch)
+    /// goes to the next target; with none left, the transaction user gets the failure.
+    fn fail_over(&mut self, now: Instant, mut ctx: ClientCtx, code: u16, reason: String) {
+        if ctx.next.is_empty() {
+            self.events.push_back(UaEvent::Failed {
+                tx: ctx.tu,
+                code,
+                reason,
+            });
+            return;
+        }
+        let dest = ctx.next.remove(0);
+        tracing::info!(to = %dest.addr, previous = %ctx.dest.addr, %reason, "trying the next SIP target");
+        self.send_to(now, ctx.out, dest, Some(ctx.tu), ctx.next);
     }
 
     /// The server INVITE transaction a CANCEL (already answered 200) refers to.
@@ -656,7 +667,7 @@ impl UserAgent {
             }
             None => return self.fail_now(502, "No route to the SIP destination"),
         };
-        self.send_to(now, out, dest, None)
+        self.send_to(now, out, dest, None, Vec::new())
     }
 
     /// The DNS answer for a [`UaEvent::Resolve`]: send to the first target, or fail the
@@ -665,9 +676,10 @@ impl UserAgent {
         let Some(out) = self.resolving.remove(&ticket) else {
             return;
         };
-        match result.ok().and_then(|t| t.first().copied()) {
-            Some(dest) => {
-                self.send_to(now, out, dest, Some(TxId(ticket)));
+        match result.ok().filter(|t| !t.is_empty()) {
+            Some(mut targets) => {
+                let dest = targets.remove(0);
+                self.send_to(now, out, dest, Some(TxId(ticket)), targets);
             }
             None => self.events.push_back(UaEvent::Failed {
                 tx: TxId(ticket),
@@ -678,7 +690,14 @@ impl UserAgent {
     }
 
     /// Sends `out` to `dest`; `tu` is the id the transaction user already holds, if any.
-    fn send_to(&mut self, now: Instant, out: Outgoing, dest: Dest, tu: Option<TxId>) -> TxId {
+    fn send_to(
+        &mut self,
+        now: Instant,
+        out: Outgoing,
+        dest: Dest,
+        tu: Option<TxId>,
+        next: Vec<Dest>,
+    ) -> TxId {
         let req = self.build(&out, dest, None);
         let size = req.to_bytes().len();
         let failure = if dest.transport == Transport::Udp && size > self.cfg.max_message {
@@ -691,6 +710,7 @@ impl UserAgent {
                         tu,
                         out,
                         dest,
+                        next,
                         auth_tried: false,
                     };
                     self.clients.insert(id, ctx);
@@ -1091,6 +1111,60 @@ mod tests {
                 transport: None,
                 secure: true
             }
+        );
+    }
+
+    #[test]
+    fn rfc3263_failover_to_the_next_target() {
+        let mut u = ua();
+        u.cfg.outbound_proxy = None;
+        let now = Instant::now();
+        let mut o = outgoing();
+        o.uri = "sip:romeo@example.net".into();
+        let id = u.send_request(now, o);
+        let UaEvent::Resolve { ticket, .. } = events(&mut u).remove(0) else {
+            panic!()
+        };
+        let a = Dest {
+            transport: Transport::Tcp,
+            addr: "127.0.0.7:5060".parse().unwrap(),
+        };
+        let b = Dest {
+            transport: Transport::Udp,
+            addr: "127.0.0.8:5060".parse().unwrap(),
+        };
+        let c = Dest {
+            transport: Transport::Udp,
+            addr: "127.0.0.9:5060".parse().unwrap(),
+        };
+        u.resolved(now, ticket, Ok(vec![a, b, c]));
+        assert!(matches!(events(&mut u).as_slice(), [UaEvent::Send { to, .. }] if *to == a));
+        // the first target's connection fails: the request goes to the second at once
+        u.transport_failed(now, a, "connection refused");
+        let ev = events(&mut u);
+        assert!(
+            matches!(ev.as_slice(), [UaEvent::Send { to, .. }] if *to == b),
+            "{ev:?}"
+        );
+        // the second never answers: after Timer F, the third
+        u.handle_timeout(now + Duration::from_secs(33));
+        let ev: Vec<_> = events(&mut u)
+            .into_iter()
+            .filter(|e| !matches!(e, UaEvent::Send { to, .. } if *to == b))
+            .collect();
+        assert!(
+            matches!(ev.as_slice(), [UaEvent::Send { to, .. }] if *to == c),
+            "{ev:?}"
+        );
+        // the last one fails too: now the caller hears of it, under its own id
+        u.handle_timeout(now + Duration::from_secs(70));
+        let ev: Vec<_> = events(&mut u)
+            .into_iter()
+            .filter(|e| !matches!(e, UaEvent::Send { .. }))
+            .collect();
+        assert!(
+            matches!(ev.as_slice(), [UaEvent::Failed { tx, code: 408, .. }] if *tx == id),
+            "{ev:?}"
         );
     }
 
