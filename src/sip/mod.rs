@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod dialog;
+pub mod dns;
 pub mod io;
 pub mod message;
 pub mod subscription;
