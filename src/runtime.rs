@@ -70,7 +70,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         } else {
             rsipstack::resolver::SipResolver::with_nameservers(cfg.sip.dns_servers.clone())
         },
-        naptr: naptr_resolver(&cfg.sip.dns_servers),
+        naptr: {
+            let servers: Vec<std::net::SocketAddr> = cfg
+                .sip
+                .dns_servers
+                .iter()
+                .map(|ip| std::net::SocketAddr::new(*ip, 53))
+                .collect();
+            crate::sip::dns::resolver(&servers)
+                .map_err(|e| tracing::warn!(error = %e, "no resolver for NAPTR lookups; SRV and A/AAAA only"))
+                .ok()
+        },
     });
     let (dns_tx, mut dns_rx) = mpsc::channel::<(u64, Result<Vec<Dest>, String>)>(256);
 
@@ -158,87 +168,6 @@ struct Dns {
     naptr: Option<hickory_resolver::TokioResolver>,
 }
 
-fn naptr_resolver(servers: &[std::net::IpAddr]) -> Option<hickory_resolver::TokioResolver> {
-    use hickory_resolver::config::{NameServerConfig, ResolverConfig};
-    let built = if servers.is_empty() {
-        hickory_resolver::TokioResolver::builder_tokio().and_then(|b| b.build())
-    } else {
-        let mut config = ResolverConfig::default();
-        for ip in servers {
-            config.add_name_server(NameServerConfig::udp_and_tcp(*ip));
-        }
-        hickory_resolver::TokioResolver::builder_with_config(
-            config,
-            hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
-        )
-        .build()
-    };
-    match built {
-        Ok(r) => Some(r),
-        Err(e) => {
-            tracing::warn!(error = %e, "no DNS resolver for NAPTR lookups; SRV and A/AAAA only");
-            None
-        }
-    }
-}
-
-/// RFC 3263 §4.1: NAPTR → SRV → A/AAAA, when no port or transport is given.
-async fn naptr_targets(
-    r: &hickory_resolver::TokioResolver,
-    lookup: &crate::sip::ua::Lookup,
-) -> Vec<Dest> {
-    use hickory_resolver::proto::rr::{RData, RecordType};
-    let Ok(answer) = r.lookup(lookup.host.as_str(), RecordType::NAPTR).await else {
-        return vec![];
-    };
-    let records: Vec<crate::sip::dns::Naptr> = answer
-        .message()
-        .all_sections()
-        .filter_map(|rec| match &rec.data {
-            RData::NAPTR(n) => Some(crate::sip::dns::Naptr {
-                order: n.order,
-                preference: n.preference,
-                flags: String::from_utf8_lossy(&n.flags).to_string(),
-                services: String::from_utf8_lossy(&n.services).to_string(),
-                replacement: n.replacement.to_string(),
-            }),
-            _ => None,
-        })
-        .collect();
-    let mut out = Vec::new();
-    for (transport, name) in crate::sip::dns::naptr_srv_names(&records, lookup.secure) {
-        let Ok(srv) = r.srv_lookup(name.as_str()).await else {
-            continue;
-        };
-        let mut targets: Vec<(u16, std::cmp::Reverse<u16>, String, u16)> = srv
-            .message()
-            .all_sections()
-            .filter_map(|rec| match &rec.data {
-                RData::SRV(s) => Some((
-                    s.priority,
-                    std::cmp::Reverse(s.weight),
-                    s.target.to_string(),
-                    s.port,
-                )),
-                _ => None,
-            })
-            .collect();
-        targets.sort();
-        for (_, _, host, port) in targets {
-            if let Ok(ips) = r.lookup_ip(host.trim_end_matches('.')).await {
-                out.extend(ips.iter().map(|ip| Dest {
-                    transport,
-                    addr: std::net::SocketAddr::new(ip, port),
-                }));
-            }
-        }
-        if !out.is_empty() {
-            break;
-        }
-    }
-    out
-}
-
 fn resolve(
     resolver: &std::sync::Arc<Dns>,
     tx: &DnsReply,
@@ -252,9 +181,12 @@ fn resolve(
             && lookup.transport.is_none()
             && let Some(r) = &resolver.naptr
         {
-            let found = tokio::time::timeout(Duration::from_secs(5), naptr_targets(r, &lookup))
-                .await
-                .unwrap_or_default();
+            let found = tokio::time::timeout(
+                Duration::from_secs(5),
+                crate::sip::dns::naptr_targets(r, &lookup.host, lookup.secure),
+            )
+            .await
+            .unwrap_or_default();
             if !found.is_empty() {
                 tracing::debug!(host = %lookup.host, ?found, "RFC 3263 NAPTR lookup");
                 let _ = tx.send((ticket, Ok(found))).await;

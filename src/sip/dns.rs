@@ -2,7 +2,91 @@
 //! the SIP domain pick the transports and the SRV names to use, in order and preference.
 //! The selection is a pure function; the lookups happen in the runtime.
 
+use std::net::SocketAddr;
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::proto::rr::{RData, RecordType};
+
+use super::transaction::Dest;
 use crate::config::Transport;
+
+/// A resolver for the NAPTR chain: the system's configuration, or these servers.
+pub fn resolver(servers: &[SocketAddr]) -> Result<TokioResolver, String> {
+    use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+    if servers.is_empty() {
+        return TokioResolver::builder_tokio()
+            .and_then(|b| b.build())
+            .map_err(|e| e.to_string());
+    }
+    let mut config = ResolverConfig::default();
+    for s in servers {
+        let mut ns = NameServerConfig::udp_and_tcp(s.ip());
+        for c in &mut ns.connections {
+            c.port = s.port();
+        }
+        config.add_name_server(ns);
+    }
+    TokioResolver::builder_with_config(
+        config,
+        hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
+    )
+    .build()
+    .map_err(|e| e.to_string())
+}
+
+/// RFC 3263 §4.1–4.2: NAPTR → SRV (priority, then weight) → A/AAAA. Empty when the domain
+/// has no usable NAPTR records (the caller then does SRV and A/AAAA on its own).
+pub async fn naptr_targets(r: &TokioResolver, host: &str, secure: bool) -> Vec<Dest> {
+    let Ok(answer) = r.lookup(host, RecordType::NAPTR).await else {
+        return vec![];
+    };
+    let records: Vec<Naptr> = answer
+        .message()
+        .all_sections()
+        .filter_map(|rec| match &rec.data {
+            RData::NAPTR(n) => Some(Naptr {
+                order: n.order,
+                preference: n.preference,
+                flags: String::from_utf8_lossy(&n.flags).to_string(),
+                services: String::from_utf8_lossy(&n.services).to_string(),
+                replacement: n.replacement.to_string(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (transport, name) in naptr_srv_names(&records, secure) {
+        let Ok(srv) = r.srv_lookup(name.as_str()).await else {
+            continue;
+        };
+        let mut targets: Vec<(u16, std::cmp::Reverse<u16>, String, u16)> = srv
+            .message()
+            .all_sections()
+            .filter_map(|rec| match &rec.data {
+                RData::SRV(s) => Some((
+                    s.priority,
+                    std::cmp::Reverse(s.weight),
+                    s.target.to_string(),
+                    s.port,
+                )),
+                _ => None,
+            })
+            .collect();
+        targets.sort();
+        for (_, _, target, port) in targets {
+            if let Ok(ips) = r.lookup_ip(target.trim_end_matches('.')).await {
+                out.extend(ips.iter().map(|ip| Dest {
+                    transport,
+                    addr: SocketAddr::new(ip, port),
+                }));
+            }
+        }
+        if !out.is_empty() {
+            break;
+        }
+    }
+    out
+}
 
 /// A NAPTR record as RFC 3263 uses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
