@@ -191,9 +191,9 @@ impl Session {
             .is_some_and(|u| u.same(&self.local))
     }
 
-    /// A frame from the session's connection.
-    pub fn on_frame(&mut self, now: Instant, f: Frame) {
-        let _ = now;
+    /// A frame from the session's connection. (`_now` keeps the sans-IO contract — every
+    /// input is stamped — for the idle timers chat sessions will add.)
+    pub fn on_frame(&mut self, _now: Instant, f: Frame) {
         match f.kind.clone() {
             Kind::Response(code, comment) => {
                 self.on_response(&f.tid, code, comment.as_deref().unwrap_or(""))
