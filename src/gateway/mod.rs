@@ -10,6 +10,7 @@
 //! addresses → [`address`]; errors → [`errors`].
 
 pub mod address;
+pub mod chat;
 pub mod errors;
 pub mod im;
 pub mod service;
