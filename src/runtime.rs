@@ -27,23 +27,19 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     }
     tls.connector =
         Some(crate::sip::tls::connector(cfg.sip.tls_ca.as_deref()).context("sip.tls_ca")?);
-    if let Some(proxy) = &cfg.sip.outbound_proxy
-        && let Some((dest, _)) = proxy_dest(proxy).or(resolve_proxy(proxy).await.ok())
+    // The outbound proxy, resolved once (a host name by A/AAAA); a TLS proxy is verified by
+    // the host name in its URI.
+    let proxy = match &cfg.sip.outbound_proxy {
+        Some(uri) => Some(match proxy_dest(uri) {
+            Some(p) => p,
+            None => resolve_proxy(uri).await?,
+        }),
+        None => None,
+    };
+    if let (Some(uri), Some((dest, _))) = (&cfg.sip.outbound_proxy, &proxy)
+        && let Some((host, _)) = uri_hostport(uri).and_then(crate::sip::message::split_host_port)
     {
-        // verify a TLS proxy by the name in its URI
-        let host = proxy
-            .split(':')
-            .nth(1)
-            .unwrap_or_default()
-            .split([';', ':'])
-            .next()
-            .unwrap_or_default();
-        tls.names.insert(
-            dest.addr,
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string(),
-        );
+        tls.names.insert(dest.addr, host);
     }
     let (sip, bound) = sip_io::bind(
         &cfg.sip_listen(),
@@ -60,9 +56,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     }
     let mut ua = UaConfig::from_config(&cfg);
     ua.ports = bound.iter().map(|l| (l.transport, l.addr.port())).collect();
-    if let (Some(uri), None) = (&cfg.sip.outbound_proxy, &ua.outbound_proxy) {
-        ua.outbound_proxy = Some(resolve_proxy(uri).await?);
-    }
+    ua.outbound_proxy = proxy;
 
     let resolver = std::sync::Arc::new(Dns {
         srv: if cfg.sip.dns_servers.is_empty() {
@@ -130,13 +124,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     Ok(())
 }
 
-/// An outbound proxy given by host name: resolved once at start (A/AAAA).
-async fn resolve_proxy(uri: &str) -> anyhow::Result<(Dest, String)> {
+/// `host[:port]` of a `sip:`/`sips:` URI.
+fn uri_hostport(uri: &str) -> Option<&str> {
     let rest = uri
         .strip_prefix("sip:")
-        .or_else(|| uri.strip_prefix("sips:"))
-        .unwrap_or(uri);
-    let hostport = rest.split(';').next().unwrap_or_default();
+        .or_else(|| uri.strip_prefix("sips:"))?;
+    rest.split(';').next()?.rsplit('@').next()
+}
+
+/// An outbound proxy given by host name: resolved once at start (A/AAAA).
+async fn resolve_proxy(uri: &str) -> anyhow::Result<(Dest, String)> {
+    let hostport = uri_hostport(uri).unwrap_or_default();
     let target = if hostport.contains(':') {
         hostport.to_string()
     } else {
