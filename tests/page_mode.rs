@@ -432,3 +432,22 @@ async fn unreachable_proxy_fails_fast_with_503_mapping() {
     stop.send(()).unwrap();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn xhtml_im_goes_as_text_html_when_configured() {
+    let mut s = setup("", "[im]\nxhtml_to_sip = \"html\"\n").await;
+    let mut c = s.server.accept().await;
+    c.send("<message id='h1' from='juliet@example.com/r' to='romeo@sip.example.com'><body>Hi there</body><html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'><p>Hi <strong>there</strong></p></body></html></message>").await;
+    let (req, _) = s.peer.recv().await;
+    assert_eq!(
+        header(&req, "Content-Type"),
+        Some("text/html;charset=UTF-8"),
+        "{req}"
+    );
+    assert!(
+        req.ends_with("\r\n\r\n<p>Hi <strong>there</strong></p>"),
+        "{req}"
+    );
+    s.stop.send(()).unwrap();
+    s.task.await.unwrap();
+}

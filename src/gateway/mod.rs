@@ -335,10 +335,7 @@ impl Core {
             call_id,
             cseq,
             headers,
-            body: Some((
-                "text/plain;charset=UTF-8".into(),
-                page.body.clone().into_bytes(),
-            )),
+            body: Some((page.content_type.into(), page.body.clone().into_bytes())),
             target: None,
         };
         // RFC 7572 §6: refuse what would exceed the size limit, measured on the wire.
