@@ -103,7 +103,8 @@ pub struct Metrics {
     /// SIP MESSAGEs delivered to XMPP / refused with an error.
     pub sip_messages_in: u64,
     pub sip_messages_refused: u64,
-    /// `<message/>`s sent as SIP MESSAGE / answered with an error stanza.
+    /// `<message/>`s handed to the SIP stack as MESSAGE / answered with an error stanza
+    /// (a message refused by the SIP stack, e.g. too large, counts in both).
     pub xmpp_messages_out: u64,
     pub xmpp_messages_failed: u64,
 }
@@ -337,20 +338,10 @@ impl Core {
             headers,
             body: Some((page.content_type.into(), page.body.clone().into_bytes())),
             target: None,
+            // RFC 7572 §6: refuse what would exceed the limit, measured on the wire; the 513
+            // comes back as policy-violation (RFC 7247 Table 3) with the sizes in the text.
+            size_limit: Some(self.sip_message_size),
         };
-        // RFC 7572 §6: refuse what would exceed the size limit, measured on the wire.
-        let size = self.ua.request_size(&out);
-        if size > self.sip_message_size {
-            self.metrics.xmpp_messages_failed += 1;
-            let err = stanza::error(
-                DefinedCondition::PolicyViolation,
-                format!(
-                    "the message would be a {size}-byte SIP MESSAGE; the limit is {} bytes (RFC 7572 §6)",
-                    self.sip_message_size
-                ),
-            );
-            return self.bounce(&m, err);
-        }
         let (Some(sender), Some(recipient)) = (m.from.clone(), m.to.clone()) else {
             return;
         };

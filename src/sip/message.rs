@@ -37,10 +37,6 @@ impl Headers {
         self.get_all(name).flat_map(split_list).collect()
     }
 
-    pub fn count(&self, name: &str) -> usize {
-        self.get_all(name).count()
-    }
-
     pub fn push(&mut self, name: &str, value: impl Into<String>) {
         self.0.push((canonical_name(name), value.into()));
     }

@@ -430,6 +430,19 @@ impl TransactionLayer {
     /// Starts a client transaction. The request must carry its own top Via with a fresh
     /// `z9hG4bK` branch (the UA core builds it).
     pub fn send_request(&mut self, now: Instant, req: Request, to: Dest) -> Option<TxId> {
+        let bytes = req.to_bytes();
+        self.send_serialized(now, req, bytes, to)
+    }
+
+    /// [`TransactionLayer::send_request`] for a request the caller already serialized
+    /// (to check its size), so it is not serialized twice.
+    pub fn send_serialized(
+        &mut self,
+        now: Instant,
+        req: Request,
+        bytes: Vec<u8>,
+        to: Dest,
+    ) -> Option<TxId> {
         let via = req.top_via()?;
         let branch = via.branch()?.to_string();
         let method = req.method.clone();
@@ -439,7 +452,7 @@ impl TransactionLayer {
         };
         let id = self.alloc();
         let invite = method == "INVITE";
-        let bytes = Arc::new(req.to_bytes());
+        let bytes = Arc::new(bytes);
         self.txs.insert(
             id,
             Tx {

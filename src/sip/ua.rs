@@ -196,6 +196,9 @@ pub struct Outgoing {
     pub body: Option<(String, Vec<u8>)>,
     /// Where to send when there is no outbound proxy and the Request-URI host is a name.
     pub target: Option<Dest>,
+    /// Largest size on the wire the caller accepts (RFC 7572 §6); beyond it the request
+    /// fails with 513 without being sent.
+    pub size_limit: Option<usize>,
 }
 
 /// A name to resolve (RFC 3263) before a request can go out.
@@ -637,19 +640,6 @@ impl UserAgent {
         id
     }
 
-    /// The size on the wire of the request `out` would become (RFC 7572 §6 limit checks).
-    pub fn request_size(&mut self, out: &Outgoing) -> usize {
-        let dest = match self.route(out) {
-            Some(Route::To(d)) => Some(d),
-            _ => None,
-        };
-        let dest = dest.unwrap_or(Dest {
-            transport: Transport::Udp,
-            addr: SocketAddr::from(([127, 0, 0, 1], 5060)),
-        });
-        self.build(out, dest, None).to_bytes().len()
-    }
-
     /// Sends a request in a new client transaction. The returned id names it in later
     /// [`UaEvent::Response`]/[`UaEvent::Failed`] events, across an authentication retry.
     pub fn send_request(&mut self, now: Instant, out: Outgoing) -> TxId {
@@ -699,11 +689,21 @@ impl UserAgent {
         next: Vec<Dest>,
     ) -> TxId {
         let req = self.build(&out, dest, None);
-        let size = req.to_bytes().len();
-        let failure = if dest.transport == Transport::Udp && size > self.cfg.max_message {
-            Some((513, "Message Too Large"))
+        let bytes = req.to_bytes();
+        let mut limit = out.size_limit.unwrap_or(usize::MAX);
+        if dest.transport == Transport::Udp {
+            limit = limit.min(self.cfg.max_message);
+        }
+        let failure = if bytes.len() > limit {
+            Some((
+                513,
+                format!(
+                    "Message Too Large: the request would be {} bytes, the limit is {limit} (RFC 7572 §6)",
+                    bytes.len()
+                ),
+            ))
         } else {
-            match self.tl.send_request(now, req, dest) {
+            match self.tl.send_serialized(now, req, bytes, dest) {
                 Some(id) => {
                     let tu = tu.unwrap_or(id);
                     let ctx = ClientCtx {
@@ -717,20 +717,20 @@ impl UserAgent {
                     self.pump(now);
                     return tu;
                 }
-                None => Some((500, "Could not build the request")),
+                None => Some((500, "Could not build the request".to_string())),
             }
         };
-        let (code, reason) = failure.unwrap_or((500, "Server Internal Error"));
+        let (code, reason) = failure.unwrap_or((500, "Server Internal Error".into()));
         match tu {
             Some(tu) => {
                 self.events.push_back(UaEvent::Failed {
                     tx: tu,
                     code,
-                    reason: reason.into(),
+                    reason,
                 });
                 tu
             }
-            None => self.fail_now(code, reason),
+            None => self.fail_now(code, &reason),
         }
     }
 
@@ -966,6 +966,7 @@ mod tests {
             headers: vec![("Subject".into(), "hi".into())],
             body: Some(("text/plain;charset=UTF-8".into(), b"hello".to_vec())),
             target: None,
+            size_limit: None,
         }
     }
 
