@@ -42,12 +42,18 @@ pub struct ImConfig {
     /// `html` (the XHTML-IM body as text/html).
     #[serde(default = "default_xhtml")]
     pub xhtml_to_sip: String,
+    /// `type='chat'` messages towards SIP (RFC 7573): `auto` opens an MSRP session and falls
+    /// back to page mode when the peer refuses sessions; `msrp` never falls back (errors go
+    /// back to the sender); `page` always uses MESSAGE.
+    #[serde(default = "default_chat_mode")]
+    pub chat_mode: String,
 }
 
 impl Default for ImConfig {
     fn default() -> Self {
         ImConfig {
             xhtml_to_sip: default_xhtml(),
+            chat_mode: default_chat_mode(),
         }
     }
 }
@@ -174,14 +180,77 @@ impl fmt::Debug for Secret {
 pub struct MsrpConfig {
     #[serde(default = "default_msrp_listen")]
     pub listen: String,
+    /// Host written into our `a=path` URIs and `c=` lines (default: `sip.public_host`, else
+    /// the listen address).
+    #[serde(default)]
+    pub public_host: Option<String>,
+    /// Largest chunk body we send (RFC 4975 §7.1).
+    #[serde(default = "default_chunk")]
+    pub chunk_bytes: usize,
+    /// Largest MSRP message we accept, advertised as `a=max-size` (RFC 7573 §8: keep it at or
+    /// below the XMPP server's stanza limit); larger ones get 413.
+    #[serde(default = "default_msrp_max")]
+    pub max_message_bytes: u64,
+    /// Concurrent chat sessions; beyond it INVITEs get 503 and chat messages fall back to (or
+    /// fail like) page mode.
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+    /// A chat session with no message either way for this long ends with BYE (RFC 7573 §6.1;
+    /// XEP-0085 suggests 10 minutes).
+    #[serde(default = "default_chat_idle")]
+    pub idle_secs: u64,
+    /// How long the MSRP connection may take to come up (or to be bound by the peer's first
+    /// SEND) after the INVITE succeeded.
+    #[serde(default = "default_msrp_connect")]
+    pub connect_timeout_secs: u64,
+    /// `Failure-Report` on the SENDs we originate: `no` (RFC 7573 §7 SHOULD), `partial` or
+    /// `yes` (then MSRP errors come back to the XMPP sender as message errors).
+    #[serde(default = "default_failure_report")]
+    pub failure_report: String,
+    /// While the XMPP link is down, incoming chat INVITEs wait this long for it (then 480).
+    #[serde(default = "default_invite_hold")]
+    pub invite_hold_secs: u64,
 }
 
 impl Default for MsrpConfig {
     fn default() -> Self {
         Self {
             listen: default_msrp_listen(),
+            public_host: None,
+            chunk_bytes: default_chunk(),
+            max_message_bytes: default_msrp_max(),
+            max_sessions: default_max_sessions(),
+            idle_secs: default_chat_idle(),
+            connect_timeout_secs: default_msrp_connect(),
+            failure_report: default_failure_report(),
+            invite_hold_secs: default_invite_hold(),
         }
     }
+}
+
+fn default_chunk() -> usize {
+    2048
+}
+fn default_msrp_max() -> u64 {
+    65_536
+}
+fn default_max_sessions() -> usize {
+    100_000
+}
+fn default_chat_idle() -> u64 {
+    600
+}
+fn default_msrp_connect() -> u64 {
+    30
+}
+fn default_failure_report() -> String {
+    "no".into()
+}
+fn default_invite_hold() -> u64 {
+    10
+}
+fn default_chat_mode() -> String {
+    "auto".into()
 }
 
 /// `sip:user@<sip_domain>` ⇄ `user@<xmpp_domain>`, for XMPP domains that SIP knows by
@@ -610,6 +679,36 @@ impl Config {
             );
         }
 
+        if !matches!(self.im.chat_mode.as_str(), "auto" | "msrp" | "page") {
+            bad(
+                "im.chat_mode",
+                format!("'{}' is not one of auto, msrp, page", self.im.chat_mode),
+            );
+        }
+        if !matches!(self.msrp.failure_report.as_str(), "no" | "partial" | "yes") {
+            bad(
+                "msrp.failure_report",
+                format!(
+                    "'{}' is not one of no, partial, yes",
+                    self.msrp.failure_report
+                ),
+            );
+        }
+        if !(64..=1_048_576).contains(&self.msrp.chunk_bytes) {
+            bad("msrp.chunk_bytes", "must be between 64 and 1048576".into());
+        }
+        if self.msrp.max_message_bytes < 1024 {
+            bad("msrp.max_message_bytes", "must be at least 1024".into());
+        }
+        for (k, v) in [
+            ("msrp.idle_secs", self.msrp.idle_secs),
+            ("msrp.connect_timeout_secs", self.msrp.connect_timeout_secs),
+            ("msrp.max_sessions", self.msrp.max_sessions as u64),
+        ] {
+            if v == 0 {
+                bad(k, "must be at least 1".into());
+            }
+        }
         if !matches!(self.im.xhtml_to_sip.as_str(), "plain" | "html") {
             bad(
                 "im.xhtml_to_sip",

@@ -78,9 +78,34 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     });
     let (dns_tx, mut dns_rx) = mpsc::channel::<(u64, Result<Vec<Dest>, String>)>(256);
 
+    // MSRP: one listener for every chat session (RFC 4975 §5.4); idle connections outlive
+    // the chat idle timer, which ends sessions properly (BYE) first.
+    let (msrp_tx, mut msrp_rx) = mpsc::channel(4096);
+    let msrp_addr: std::net::SocketAddr = cfg.msrp.listen.parse().context("msrp.listen")?;
+    let (msrp, msrp_bound) = crate::msrp::io::bind(
+        msrp_addr,
+        usize::try_from(cfg.msrp.max_message_bytes).unwrap_or(usize::MAX) + 8192,
+        Duration::from_secs(cfg.msrp.idle_secs + 60),
+        msrp_tx,
+        stop_rx.clone(),
+    )
+    .await
+    .context("starting the MSRP listener")?;
+    tracing::info!(addr = %msrp_bound, "MSRP listening");
+    let (conn_tx, mut conn_rx) = mpsc::channel(1024);
+
     let (ev_tx, mut ev_rx) = mpsc::channel(1024);
     let (link, link_task) = link::spawn(LinkConfig::from_config(&cfg), ev_tx, stop_rx);
     let mut core = Core::new(&cfg, ua);
+    core.set_msrp_port(msrp_bound.port());
+    let io = Io {
+        link: &link,
+        sip: &sip,
+        resolver: &resolver,
+        dns: &dns_tx,
+        msrp: &msrp,
+        connected: &conn_tx,
+    };
     tokio::pin!(shutdown);
     loop {
         let deadline = core.poll_timeout();
@@ -111,13 +136,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
             Some((ticket, result)) = dns_rx.recv() => {
                 core.handle_input(Instant::now(), Input::Resolved { ticket, result });
             }
+            Some(ev) = msrp_rx.recv() => core.handle_input(Instant::now(), Input::Msrp(ev)),
+            Some((chat, result)) = conn_rx.recv() => {
+                core.handle_input(Instant::now(), Input::MsrpConnected { chat, result });
+            }
             _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
             _ = &mut shutdown => {
                 tracing::info!("shutting down");
                 break;
             }
         }
-        drain(&mut core, &link, &sip, &resolver, &dns_tx);
+        drain(&mut core, &io);
     }
     let _ = stop_tx.send(true);
     let _ = link_task.await;
@@ -230,14 +259,26 @@ fn resolve(
     });
 }
 
+/// The IO shells the core's outputs go to.
+struct Io<'a> {
+    link: &'a LinkHandle,
+    sip: &'a SipIo,
+    resolver: &'a std::sync::Arc<Dns>,
+    dns: &'a DnsReply,
+    msrp: &'a crate::msrp::io::MsrpIo,
+    connected: &'a mpsc::Sender<(crate::gateway::sessions::ChatId, Result<u64, String>)>,
+}
+
 /// After every input, drain the core's outputs (the str0m contract).
-fn drain(
-    core: &mut Core,
-    link: &LinkHandle,
-    sip: &SipIo,
-    resolver: &std::sync::Arc<Dns>,
-    dns: &DnsReply,
-) {
+fn drain(core: &mut Core, io: &Io<'_>) {
+    let Io {
+        link,
+        sip,
+        resolver,
+        dns,
+        msrp,
+        connected,
+    } = io;
     while let Some(out) = core.poll_output() {
         match out {
             Output::Stanza(s) => {
@@ -254,6 +295,22 @@ fn drain(
                 tracing::trace!(target: "stox::sip::wire", to = %to.addr, transport = to.transport.as_str(), "send\n{}", String::from_utf8_lossy(&bytes));
                 sip.send(to, bytes)
             }
+            Output::MsrpConnect { chat, addr } => {
+                let (msrp, connected) = ((*msrp).clone(), (*connected).clone());
+                tokio::spawn(async move {
+                    let r = msrp.connect(addr).await.map_err(|e| e.to_string());
+                    let _ = connected.send((chat, r)).await;
+                });
+            }
+            Output::Msrp { conn, bytes } => {
+                if !msrp.send(conn, bytes) {
+                    core.handle_input(
+                        Instant::now(),
+                        Input::Msrp(crate::msrp::io::MsrpEvent::Down { conn }),
+                    );
+                }
+            }
+            Output::MsrpClose { conn } => msrp.close(conn),
         }
     }
 }

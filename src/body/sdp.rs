@@ -182,6 +182,49 @@ impl Sdp {
     }
 }
 
+/// Our SDP offer for a chat session (RFC 4975 §8, RFC 6135 §4: `a=setup:actpass`, so the
+/// answerer picks who connects). RFC 7573's examples omit `v=`/`o=`/`s=`/`t=`, which RFC
+/// 4566 requires; they are here.
+pub fn msrp_offer(host: &str, path: &str, accept: &[&str], max_size: u64, tls: bool) -> Sdp {
+    let ip_kind = if host.contains(':') { "IP6" } else { "IP4" };
+    Sdp {
+        origin: format!("- {} 1 IN {ip_kind} {host}", std::process::id()),
+        session_name: "-".into(),
+        connection: Some(format!("IN {ip_kind} {host}")),
+        timing: "0 0".into(),
+        attributes: vec![],
+        media: vec![Media {
+            media: "message".into(),
+            port: path_port(path),
+            proto: if tls { "TCP/TLS/MSRP" } else { "TCP/MSRP" }.into(),
+            formats: vec!["*".into()],
+            connection: None,
+            attributes: vec![
+                ("accept-types".into(), Some(accept.join(" "))),
+                ("path".into(), Some(path.to_string())),
+                ("setup".into(), Some("actpass".into())),
+                ("max-size".into(), Some(max_size.to_string())),
+            ],
+        }],
+    }
+}
+
+fn path_port(path: &str) -> u16 {
+    path.rsplit_once(':')
+        .and_then(|(_, p)| p.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(2855)
+}
+
+/// Who connects, from the offerer's side, given the answer's `a=setup` (RFC 6135 §4.2;
+/// without the attribute RFC 4975 §5.4 makes the offerer the active party): `true` when we,
+/// the offerer, open the connection.
+pub fn offerer_connects(answer: &Media) -> bool {
+    !answer
+        .attr("setup")
+        .is_some_and(|s| s.eq_ignore_ascii_case("active"))
+}
+
 /// Our SDP answer to an MSRP offer (RFC 4975 §8, RFC 6135): one `m=message` line with our
 /// path, the accept-types we share with the offer (`*` in the offer matches all of ours),
 /// our max-size, and `a=setup`: we take `passive` unless the offerer insists on being
@@ -209,11 +252,7 @@ pub fn msrp_answer(
     let ip_kind = if host.contains(':') { "IP6" } else { "IP4" };
     let media = Media {
         media: "message".into(),
-        port: path
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.split('/').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(2855),
+        port: path_port(path),
         proto: if tls {
             "TCP/TLS/MSRP".into()
         } else {

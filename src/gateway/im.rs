@@ -28,7 +28,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(code: u16, reason: impl Into<String>) -> Self {
+    pub fn new(code: u16, reason: impl Into<String>) -> Self {
         Refusal {
             code,
             reason: reason.into(),
@@ -39,9 +39,11 @@ impl Refusal {
 
 pub const ACCEPT: &str = "text/plain, text/html";
 
-/// SIP MESSAGE → `<message/>` (RFC 7572 §5). `id` is the stanza id to use (we use the
-/// transaction's branch, the nearest thing SIP has to a transaction identifier).
-pub fn sip_to_xmpp(req: &Request, map: &AddressMap, id: &str) -> Result<Message, Refusal> {
+/// Who a SIP request (MESSAGE or INVITE) is from and to, as JIDs (RFC 7247 §5): the
+/// Request-URI must name a user of our XMPP domains (`sips:` → 403, `tel:` → 416, others
+/// → 404), and From must map under the component domain — never one of our XMPP domains,
+/// which would let SIP claim an XMPP identity (403).
+pub fn sip_endpoints(req: &Request, map: &AddressMap) -> Result<(Jid, Jid), Refusal> {
     // Request-URI (or To) → to. sips: must not be carried into XMPP (RFC 7247 §9).
     let target = SipAddress::parse(&req.uri).map_err(|e| match e {
         AddressError::Sips => Refusal::new(403, "sips: cannot be carried to XMPP"),
@@ -80,7 +82,13 @@ pub fn sip_to_xmpp(req: &Request, map: &AddressMap, id: &str) -> Result<Message,
             "From claims an identity of the XMPP side",
         ));
     }
+    Ok((from, to))
+}
 
+/// SIP MESSAGE → `<message/>` (RFC 7572 §5). `id` is the stanza id to use (we use the
+/// transaction's branch, the nearest thing SIP has to a transaction identifier).
+pub fn sip_to_xmpp(req: &Request, map: &AddressMap, id: &str) -> Result<Message, Refusal> {
+    let (from, to) = sip_endpoints(req, map)?;
     let (body, html) = decode_body(req)?;
     let mut m = Message::new(Some(to));
     m.from = Some(from);

@@ -14,6 +14,7 @@ pub mod chat;
 pub mod errors;
 pub mod im;
 pub mod service;
+pub mod sessions;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::{DefinedCondition, StanzaError};
 
 use crate::config::Config;
+use crate::msrp::io::{ConnId, MsrpEvent};
 use crate::sip::io::SipIn;
 use crate::sip::message::{NameAddr, Request, Response};
 use crate::sip::transaction::{Dest, TxId};
@@ -71,6 +73,13 @@ pub enum Input {
         ticket: u64,
         result: Result<Vec<Dest>, String>,
     },
+    /// MSRP connections: accepted, frames, closed.
+    Msrp(MsrpEvent),
+    /// The outcome of an [`Output::MsrpConnect`].
+    MsrpConnected {
+        chat: sessions::ChatId,
+        result: Result<ConnId, String>,
+    },
 }
 
 /// Everything the core asks the IO shell to do.
@@ -87,6 +96,15 @@ pub enum Output {
         ticket: u64,
         lookup: crate::sip::ua::Lookup,
     },
+    /// Open an MSRP connection for a chat session; answer with [`Input::MsrpConnected`].
+    MsrpConnect {
+        chat: sessions::ChatId,
+        addr: std::net::SocketAddr,
+    },
+    /// Write MSRP bytes on a connection.
+    Msrp { conn: ConnId, bytes: Vec<u8> },
+    /// Close an MSRP connection.
+    MsrpClose { conn: ConnId },
 }
 
 /// Counters an operator can read (and tests can assert on).
@@ -136,6 +154,8 @@ pub struct Core {
     next_ticket: u64,
     /// CSeq per Call-ID for MESSAGEs that reuse a thread as Call-ID (RFC 3428 §4).
     cseqs: HashMap<String, u32>,
+    /// RFC 7573 chat sessions.
+    chats: sessions::Chats,
 }
 
 /// Entries kept in the Call-ID → CSeq map before it is reset.
@@ -146,7 +166,9 @@ impl Core {
         let mut ua = ua;
         ua.methods = vec!["MESSAGE".into(), "INVITE".into(), "BYE".into()];
         ua.accept = im::ACCEPT.split(", ").map(String::from).collect();
+        let chats = sessions::Chats::new(sessions::ChatConfig::from_config(cfg, &ua.public_host));
         Core {
+            chats,
             addresses: AddressMap::new(cfg),
             service: service::Service::new(cfg),
             ua: UserAgent::new(ua),
@@ -176,6 +198,7 @@ impl Core {
             Input::LinkUp => {
                 self.link_up = true;
                 self.metrics.link_ups += 1;
+                self.chat_link_up(now);
             }
             Input::LinkDown => self.link_up = false,
             Input::Stanza(s) => {
@@ -183,7 +206,7 @@ impl Core {
                 match s {
                     Stanza::Iq(iq) => self.on_iq(iq),
                     Stanza::Message(m) => self.on_message(now, m),
-                    Stanza::Presence(p) => self.on_presence(p),
+                    Stanza::Presence(p) => self.on_presence(now, p),
                 }
             }
             Input::InvalidStanza(bad) => {
@@ -198,6 +221,8 @@ impl Core {
             Input::Sip(m) => self.ua.on_datagram(now, &m.bytes, m.from),
             Input::SipUnreachable { to, reason } => self.ua.transport_failed(now, to, &reason),
             Input::Resolved { ticket, result } => self.ua.resolved(now, ticket, result),
+            Input::Msrp(ev) => self.on_msrp(now, ev),
+            Input::MsrpConnected { chat, result } => self.msrp_connected(now, chat, result),
         }
         self.drain_ua(now);
     }
@@ -212,11 +237,16 @@ impl Core {
 
     /// The next instant the core wants [`Core::handle_timeout`]; `None` while nothing is armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.ua.poll_timeout()
+        match (self.ua.poll_timeout(), self.chats.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ua.handle_timeout(now);
+        self.drain_ua(now);
+        self.chat_timeout(now);
         self.drain_ua(now);
     }
 
@@ -229,13 +259,20 @@ impl Core {
             match ev {
                 UaEvent::Send { to, bytes } => self.out.push_back(Output::Sip { to, bytes }),
                 UaEvent::Request { tx, req, from } => self.on_sip_request(now, tx, req, from),
-                UaEvent::Ack { .. } => {}
-                UaEvent::Response { tx, resp } => self.on_sip_response(tx, &resp),
+                UaEvent::Ack { req, .. } => self.chat_ack(now, &req),
+                UaEvent::Response { tx, resp } => {
+                    if !self.chat_response(now, tx, &resp) {
+                        self.on_sip_response(tx, &resp)
+                    }
+                }
                 UaEvent::Failed { tx, code, reason } => {
-                    self.on_sip_failure(tx, code, &reason, None)
+                    if !self.chat_failure(now, tx, code, &reason) {
+                        self.on_sip_failure(tx, code, &reason, None)
+                    }
                 }
                 UaEvent::AckTimeout { tx } => {
-                    tracing::info!(?tx, "2xx to INVITE never acknowledged")
+                    tracing::info!(?tx, "2xx to INVITE never acknowledged");
+                    self.chat_ack_timeout(now, tx);
                 }
                 UaEvent::Resolve { ticket, lookup } => {
                     self.out.push_back(Output::Resolve { ticket, lookup })
@@ -265,6 +302,9 @@ impl Core {
     fn on_message(&mut self, now: Instant, m: Message) {
         if m.type_ == MessageType::Error {
             self.metrics.bounces += 1;
+            if self.chat_bounce(now, &m) {
+                return;
+            }
             let call_id = m.id.as_ref().and_then(|i| self.delivered.remove(&i.0));
             let condition = m
                 .payloads
@@ -295,6 +335,15 @@ impl Core {
             );
             return self.bounce(&m, err);
         }
+        if self.chat_wanted(now, &m) {
+            return self.on_chat_stanza(now, m);
+        }
+        self.send_page(now, m);
+    }
+
+    /// A `<message/>` as a SIP MESSAGE (RFC 7572 §4), for page mode and for chats whose peer
+    /// does not do sessions.
+    fn send_page(&mut self, now: Instant, m: Message) {
         let page = match im::xmpp_to_sip(&m, &self.addresses, self.xhtml_to_sip) {
             Ok(Some(p)) => p,
             Ok(None) => {
@@ -341,6 +390,7 @@ impl Core {
             // RFC 7572 §6: refuse what would exceed the limit, measured on the wire; the 513
             // comes back as policy-violation (RFC 7247 Table 3) with the sizes in the text.
             size_limit: Some(self.sip_message_size),
+            routes: None,
         };
         let (Some(sender), Some(recipient)) = (m.from.clone(), m.to.clone()) else {
             return;
@@ -395,12 +445,26 @@ impl Core {
 
     /// A SIP request the UA core passed up.
     fn on_sip_request(&mut self, now: Instant, tx: TxId, req: Request, _from: Dest) {
+        let in_dialog = req
+            .headers
+            .get("To")
+            .and_then(NameAddr::parse)
+            .is_some_and(|n| n.tag().is_some());
+        if in_dialog && self.chat_in_dialog(now, tx, &req) {
+            return;
+        }
         match req.method.as_str() {
             "MESSAGE" => {}
-            "INVITE" => return self.on_invite(now, tx, &req),
-            // In-dialog requests for dialogs we have are matched by the UA core; anything
-            // that reaches here has no dialog.
-            "BYE" => return self.ua.reply(now, tx, &req, 481, &[]),
+            "INVITE" if !in_dialog => return self.on_chat_invite(now, tx, &req, _from),
+            "CANCEL" => {
+                if let Some(invite) = self.ua.invite_for_cancel(&req) {
+                    self.chat_cancel(now, invite);
+                }
+                return;
+            }
+            // In-dialog requests for dialogs we have are matched above; anything that
+            // reaches here has no dialog.
+            "BYE" | "INVITE" => return self.ua.reply(now, tx, &req, 481, &[]),
             _ => {
                 let allow = "ACK, BYE, CANCEL, INVITE, MESSAGE, OPTIONS".to_string();
                 return self.ua.reply(now, tx, &req, 405, &[("Allow", allow)]);
@@ -429,29 +493,6 @@ impl Core {
                 self.ua.respond(now, tx, resp);
             }
         }
-    }
-
-    /// INVITE (RFC 3261 §13.3): stox bridges text chat only (MSRP, RFC 7573), so an offer
-    /// without a usable `m=message` line is refused with 488 and Warning 304 "Media type not
-    /// available" (RFC 3261 §20.43). MSRP chat sessions are not bridged yet either: 488 with
-    /// Warning 399 saying so.
-    fn on_invite(&mut self, now: Instant, tx: TxId, req: &Request) {
-        let host = self.ua.config().public_host.clone();
-        let is_sdp = req
-            .headers
-            .get("Content-Type")
-            .is_some_and(|c| c.trim().to_ascii_lowercase().starts_with("application/sdp"));
-        let msrp = is_sdp
-            && std::str::from_utf8(&req.body)
-                .ok()
-                .and_then(|b| crate::body::sdp::Sdp::parse(b).ok())
-                .is_some_and(|s| s.msrp().is_some());
-        let warning = if msrp {
-            format!("399 {host} \"MSRP chat sessions are not bridged by this version\"")
-        } else {
-            format!("304 {host} \"Media type not available: only MSRP text chat\"")
-        };
-        self.ua.reply(now, tx, req, 488, &[("Warning", warning)]);
     }
 
     /// RFC 7572 §5: 200 once the stanza is handed to the XMPP server; 503 + Retry-After when
@@ -485,14 +526,19 @@ impl Core {
         }
     }
 
-    fn on_presence(&mut self, p: Presence) {
+    fn on_presence(&mut self, now: Instant, p: Presence) {
         match p.type_ {
             PresenceType::Error => {
                 self.metrics.bounces += 1;
             }
             // Broadcast presence and probes carry no request to refuse; answering them with
             // errors would mark every SIP contact as broken in the user's roster.
-            PresenceType::None | PresenceType::Unavailable | PresenceType::Probe => {
+            PresenceType::Unavailable => {
+                if let Some(from) = p.from.clone() {
+                    self.chat_unavailable(now, &from);
+                }
+            }
+            PresenceType::None | PresenceType::Probe => {
                 tracing::debug!(from = ?p.from.as_ref().map(|j| j.to_string()), "presence ignored: presence is not bridged yet");
             }
             _ => {
@@ -592,7 +638,7 @@ mod tests {
                 Output::Stanza(s) | Output::TrackedStanza(_, s) => {
                     Some(String::from(&Element::from(s)))
                 }
-                Output::Sip { .. } | Output::Resolve { .. } => None,
+                _ => None,
             })
             .collect()
     }
@@ -801,19 +847,6 @@ mod tests {
         assert!(
             out[1].starts_with("SIP/2.0 488 Not Acceptable Here\r\n")
                 && out[1].contains("Warning: 304 "),
-            "{out:?}"
-        );
-        let msrp = body.replace(
-            "m=audio 4000 RTP/AVP 0",
-            "m=message 2855 TCP/MSRP *\r\na=path:msrp://127.0.0.1:2855/abc;tcp",
-        );
-        let inv2 = format!(
-            "INVITE sip:juliet@example.com SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKi2\nFrom: <sip:romeo@example.net>;tag=a\nTo: <sip:juliet@example.com>\nCall-ID: i2\nCSeq: 1 INVITE\nContact: <sip:romeo@127.0.0.1>\nContent-Type: application/sdp\nContent-Length: {}\n\n{msrp}",
-            msrp.len()
-        );
-        let out = sip_in(&mut c, &inv2);
-        assert!(
-            out[1].contains("Warning: 399 ") && out[1].contains("MSRP chat sessions"),
             "{out:?}"
         );
         let bye = "BYE sip:juliet@example.com SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKb1\nFrom: <sip:romeo@example.net>;tag=a\nTo: <sip:juliet@example.com>\nCall-ID: i3\nCSeq: 2 BYE\nContent-Length: 0\n\n";

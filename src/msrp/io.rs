@@ -147,8 +147,9 @@ impl MsrpIo {
     ) {
         let _ = self.events.send(MsrpEvent::Up { conn, peer }).await;
         let (mut rd, mut wr) = s.into_split();
-        let mut buf = Vec::with_capacity(4096);
-        let mut chunk = vec![0u8; 16_384];
+        let mut buf = Vec::new();
+        // Small per-connection buffers keep idle sessions cheap (README: memory per session).
+        let mut chunk = vec![0u8; 4096];
         let mut stop = self.shutdown.clone();
         loop {
             tokio::select! {

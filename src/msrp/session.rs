@@ -45,10 +45,16 @@ pub enum Event {
     Transmit(Vec<u8>),
     /// A whole message from the peer.
     Message {
+        /// Transaction id of the SEND that completed the message (its only one, unless
+        /// chunked): RFC 7573 §5 makes it the stanza id.
+        tid: String,
         message_id: String,
         content_type: String,
         body: Vec<u8>,
         success_report: bool,
+        /// The sender wants a failure REPORT if delivery fails later (`Failure-Report`
+        /// other than `no`).
+        failure_report: bool,
     },
     /// A REPORT about a message we sent (`Status` code; 200 = delivered).
     Report { message_id: String, status: u16 },
@@ -127,9 +133,12 @@ impl Session {
     }
 
     /// Sends a message: chunked SENDs, each a transaction unless `Failure-Report: no`.
+    /// `tid`, when given, is the first chunk's transaction id (RFC 7573 §4: the stanza id).
+    #[allow(clippy::too_many_arguments)]
     pub fn send(
         &mut self,
         now: Instant,
+        tid: Option<&str>,
         message_id: &str,
         content_type: &str,
         body: &[u8],
@@ -147,8 +156,13 @@ impl Session {
         let from = self.local.to_string();
         let chunk = self.cfg.chunk;
         let rng = &mut self.rng;
+        let mut first = tid.map(String::from);
         let frames = chunk_send(
-            || format!("{:016x}", rng.random::<u64>()),
+            || {
+                first
+                    .take()
+                    .unwrap_or_else(|| format!("{:016x}", rng.random::<u64>()))
+            },
             &to,
             &from,
             message_id,
@@ -294,10 +308,12 @@ impl Session {
                     return;
                 }
                 self.events.push_back(Event::Message {
+                    tid: f.tid.clone(),
                     message_id,
                     content_type,
                     body,
                     success_report,
+                    failure_report: failure_report != "no",
                 });
             }
         }
@@ -305,6 +321,12 @@ impl Session {
 
     /// RFC 4975 §7.1.2: REPORT for a delivered message (to our peer, whole byte range).
     pub fn report_delivered(&mut self, message_id: &str, total: usize) {
+        self.report(message_id, total, 200, "OK");
+    }
+
+    /// A REPORT with any status: 200 for delivery, an error when the message could not be
+    /// delivered after its SEND was answered (RFC 4975 §7.1.2, Failure-Report `yes`).
+    pub fn report(&mut self, message_id: &str, total: usize, code: u16, comment: &str) {
         let tid = self.tid();
         let f = Frame {
             tid,
@@ -314,7 +336,7 @@ impl Session {
                 ("From-Path".into(), self.local.to_string()),
                 ("Message-ID".into(), message_id.to_string()),
                 ("Byte-Range".into(), format!("1-{total}/{total}")),
-                ("Status".into(), "000 200 OK".into()),
+                ("Status".into(), format!("000 {code} {comment}")),
             ],
             body: Vec::new(),
             flag: Flag::Last,
@@ -372,10 +394,12 @@ mod tests {
         assert_eq!(
             events(&mut s),
             vec![Event::Message {
+                tid: "di2fs53v".into(),
                 message_id: "6480C096937A46E7".into(),
                 content_type: "text/plain".into(),
                 body: b"Neither, fair saint, if either thee dislike.".to_vec(),
-                success_report: false
+                success_report: false,
+                failure_report: false
             }]
         );
     }
@@ -459,7 +483,15 @@ mod tests {
         let mut s = me();
         let now = Instant::now();
         let body = vec![b'x'; 3000];
-        s.send(now, "m1", "text/plain", &body, true, "yes");
+        s.send(
+            now,
+            Some("stanza-id-1"),
+            "m1",
+            "text/plain",
+            &body,
+            true,
+            "yes",
+        );
         let sent: Vec<Frame> = events(&mut s)
             .into_iter()
             .map(|e| match e {
@@ -468,6 +500,10 @@ mod tests {
             })
             .collect();
         assert_eq!(sent.len(), 2);
+        assert_eq!(
+            sent[0].tid, "stanza-id-1",
+            "RFC 7573 §4: first tid = stanza id"
+        );
         assert_eq!(sent[0].header("Success-Report"), Some("yes"));
         assert_eq!(
             sent[0].header("To-Path"),
@@ -491,7 +527,7 @@ mod tests {
             }]
         );
         // an error response fails the message
-        s.send(now, "m2", "text/plain", b"hi", false, "yes");
+        s.send(now, None, "m2", "text/plain", b"hi", false, "yes");
         let Event::Transmit(b) = &events(&mut s)[0] else {
             panic!()
         };
@@ -509,7 +545,7 @@ mod tests {
             }]
         );
         // Failure-Report: no → no transaction to wait for
-        s.send(now, "m3", "text/plain", b"hi", false, "no");
+        s.send(now, None, "m3", "text/plain", b"hi", false, "no");
         events(&mut s);
         assert_eq!(s.poll_timeout(), None);
     }

@@ -692,8 +692,13 @@ impl Response {
     /// `to_tag` is added to To when it has none (every non-100 response needs one).
     pub fn to_request(req: &Request, code: u16, reason: &str, to_tag: Option<&str>) -> Response {
         let mut headers = Headers::default();
+        // §12.1.1: a dialog-creating response copies the request's Record-Route.
+        let dialog =
+            (101..300).contains(&code) && matches!(req.method.as_str(), "INVITE" | "SUBSCRIBE");
         for (n, v) in &req.headers.0 {
-            if matches!(n.as_ref(), "Via" | "From" | "Call-ID" | "CSeq") {
+            if matches!(n.as_ref(), "Via" | "From" | "Call-ID" | "CSeq")
+                || (dialog && n == "Record-Route")
+            {
                 headers.0.push((n.clone(), v.clone()));
             } else if n == "To" {
                 let has_tag = NameAddr::parse(v).is_some_and(|na| na.param("tag").is_some());

@@ -80,6 +80,10 @@ pub enum TxOutput {
     AckTimeout {
         tx: TxId,
     },
+    /// A client INVITE transaction is gone (Timer D or M): no more responses will match it.
+    Ended {
+        tx: TxId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -627,7 +631,13 @@ impl TransactionLayer {
                 // H: the ACK never came.
                 self.terminate(id);
             }
-            (TimerKind::Linger, _, _) => self.terminate(id),
+            (TimerKind::Linger, client, _) => {
+                let invite = tx.invite;
+                self.terminate(id);
+                if client && invite {
+                    self.out.push_back(TxOutput::Ended { tx: id });
+                }
+            }
             _ => {}
         }
     }
@@ -659,6 +669,35 @@ impl TransactionLayer {
         let id = *self.servers.get(&key)?;
         let tx = self.txs.get(&id)?;
         (tx.state == State::Proceeding).then_some(id)
+    }
+
+    /// RFC 3261 §9.1: the CANCEL for a client INVITE (same Request-URI, Call-ID, From, To,
+    /// CSeq number, Route and top Via) and where it goes; `None` once the INVITE got a
+    /// final response. The flag says whether a provisional response came (a CANCEL must
+    /// not be sent before one).
+    pub fn cancel_for(&self, id: TxId) -> Option<(Request, Dest, bool)> {
+        let tx = self.txs.get(&id)?;
+        if !matches!(tx.state, State::Trying | State::Proceeding) || tx.client.is_none() {
+            return None;
+        }
+        let inv = tx.request.as_ref()?;
+        let mut h = super::message::Headers::default();
+        h.push("Via", inv.headers.values("Via").first()?.to_string());
+        h.push("Max-Forwards", "70");
+        for r in inv.headers.get_all("Route") {
+            h.push("Route", r.to_string());
+        }
+        for n in ["From", "To", "Call-ID"] {
+            h.push(n, inv.headers.get(n)?.to_string());
+        }
+        h.push("CSeq", format!("{} CANCEL", inv.cseq()?.0));
+        let cancel = Request {
+            method: "CANCEL".into(),
+            uri: inv.uri.clone(),
+            headers: h,
+            body: Vec::new(),
+        };
+        Some((cancel, tx.dest, tx.state == State::Proceeding))
     }
 
     /// Is this server transaction still waiting for a final response?

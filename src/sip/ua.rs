@@ -199,6 +199,10 @@ pub struct Outgoing {
     /// Largest size on the wire the caller accepts (RFC 7572 §6); beyond it the request
     /// fails with 513 without being sent.
     pub size_limit: Option<usize>,
+    /// In-dialog requests: the dialog's route set (RFC 3261 §12.2.1.1). It replaces the
+    /// outbound proxy's preloaded Route, and its first entry (else the Request-URI) is the
+    /// next hop.
+    pub routes: Option<Vec<String>>,
 }
 
 /// A name to resolve (RFC 3263) before a request can go out.
@@ -270,6 +274,8 @@ pub struct UserAgent {
     resolving: HashMap<u64, Outgoing>,
     logged_untrusted: HashSet<IpAddr>,
     drop_log: (Option<Instant>, u64),
+    /// Client INVITEs to cancel as soon as a provisional response arrives (RFC 3261 §9.1).
+    cancel_pending: HashSet<TxId>,
 }
 
 /// Random token for tags and branches: 64 bits, hex.
@@ -291,6 +297,7 @@ impl UserAgent {
             resolving: HashMap::new(),
             logged_untrusted: HashSet::new(),
             drop_log: (None, 0),
+            cancel_pending: HashSet::new(),
         }
     }
 
@@ -425,6 +432,10 @@ impl UserAgent {
                 }
             }
             TxOutput::AckTimeout { tx } => self.events.push_back(UaEvent::AckTimeout { tx }),
+            TxOutput::Ended { tx } => {
+                self.clients.remove(&tx);
+                self.cancel_pending.remove(&tx);
+            }
         }
     }
 
@@ -559,6 +570,54 @@ impl UserAgent {
         self.tl.invite_for_cancel(cancel)
     }
 
+    /// Cancels a request sent with [`UserAgent::send_request`] (RFC 3261 §9.1): the CANCEL
+    /// goes now if a provisional response came, else when one does; a request still waiting
+    /// for DNS just fails with 487. The INVITE's final response (487, or a 2xx that crossed
+    /// the CANCEL) still arrives as a [`UaEvent::Response`].
+    pub fn cancel(&mut self, now: Instant, tu: TxId) {
+        if self.resolving.remove(&tu.0).is_some() {
+            self.events.push_back(UaEvent::Failed {
+                tx: tu,
+                code: 487,
+                reason: "Request Terminated".into(),
+            });
+            return;
+        }
+        let Some(id) = self
+            .clients
+            .iter()
+            .find(|(_, c)| c.tu == tu && c.out.method == "INVITE")
+            .map(|(id, _)| *id)
+        else {
+            return;
+        };
+        match self.tl.cancel_for(id) {
+            Some((req, dest, true)) => {
+                let _ = self.tl.send_request(now, req, dest);
+                self.pump(now);
+            }
+            Some((_, _, false)) => {
+                self.cancel_pending.insert(id);
+            }
+            None => {}
+        }
+    }
+
+    /// The ACK for a 2xx (RFC 3261 §13.2.2.4): outside any transaction, to the same next hop
+    /// as other in-dialog requests; sent again for every retransmitted 2xx.
+    pub fn ack(&mut self, now: Instant, out: &Outgoing) {
+        let dest = match self.route(out) {
+            Some(Route::To(d)) => d,
+            _ => {
+                tracing::info!(call_id = %out.call_id, "no IP next hop for the ACK; not sent");
+                return;
+            }
+        };
+        let req = self.build(out, dest, None);
+        self.tl.send_stateless(dest, req.to_bytes());
+        self.pump(now);
+    }
+
     fn via(&mut self, transport: Transport) -> String {
         let port = self
             .cfg
@@ -583,6 +642,19 @@ impl UserAgent {
     /// Where a request goes: the outbound proxy, else an IP-literal Request-URI, else the
     /// caller's target, else a DNS lookup of the Request-URI host (RFC 3263).
     fn route(&self, out: &Outgoing) -> Option<Route> {
+        if let Some(routes) = &out.routes {
+            let next = match routes.first() {
+                Some(r) => NameAddr::parse(r)?.uri,
+                None => out.uri.clone(),
+            };
+            if let Some((d, _)) = proxy_dest(&next) {
+                return Some(Route::To(d));
+            }
+            if let Some(d) = out.target {
+                return Some(Route::To(d));
+            }
+            return uri_lookup(&next).map(Route::Resolve);
+        }
         if let Some((d, _)) = &self.cfg.outbound_proxy {
             return Some(Route::To(*d));
         }
@@ -598,8 +670,17 @@ impl UserAgent {
         let mut h = Headers::default();
         h.push("Via", self.via(dest.transport));
         h.push("Max-Forwards", "70");
-        if let Some((_, route)) = &self.cfg.outbound_proxy {
-            h.push("Route", route.clone());
+        match &out.routes {
+            Some(routes) => {
+                for r in routes {
+                    h.push("Route", r.clone());
+                }
+            }
+            None => {
+                if let Some((_, route)) = &self.cfg.outbound_proxy {
+                    h.push("Route", route.clone());
+                }
+            }
         }
         h.push("From", out.from.to_header());
         h.push("To", out.to.to_header());
@@ -735,6 +816,19 @@ impl UserAgent {
     }
 
     fn on_response(&mut self, now: Instant, tx: TxId, resp: Response) {
+        if !self.clients.contains_key(&tx) {
+            return;
+        }
+        if resp.code < 200
+            && self.cancel_pending.remove(&tx)
+            && let Some((req, dest, _)) = self.tl.cancel_for(tx)
+        {
+            let _ = self.tl.send_request(now, req, dest);
+            self.pump(now);
+        }
+        if resp.code >= 200 {
+            self.cancel_pending.remove(&tx);
+        }
         let Some(ctx) = self.clients.get(&tx) else {
             return;
         };
@@ -967,6 +1061,7 @@ mod tests {
             body: Some(("text/plain;charset=UTF-8".into(), b"hello".to_vec())),
             target: None,
             size_limit: None,
+            routes: None,
         }
     }
 

@@ -50,7 +50,11 @@ dns_servers = ["127.0.0.1"]
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("stox.toml");
     std::fs::write(&path, toml).unwrap();
-    Config::load_with_env(&path, Some(Default::default())).unwrap()
+    let mut cfg = Config::load_with_env(&path, Some(Default::default())).unwrap();
+    if !extra.contains("[msrp]") {
+        cfg.msrp.listen = "127.0.0.1:0".into();
+    }
+    cfg
 }
 
 pub fn handshake_for(id: &str, secret: &str) -> String {
