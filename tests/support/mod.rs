@@ -4,6 +4,8 @@
 //! `message[@type='error']/error/item-not-found`.
 #![allow(dead_code)]
 
+pub mod sip;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -384,6 +386,12 @@ pub fn run_gateway(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
+    if let Ok(filter) = std::env::var("STOX_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         stox::runtime::run(cfg, async move {
