@@ -136,7 +136,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
             Some((ticket, result)) = dns_rx.recv() => {
                 core.handle_input(Instant::now(), Input::Resolved { ticket, result });
             }
-            Some(ev) = msrp_rx.recv() => core.handle_input(Instant::now(), Input::Msrp(ev)),
+            Some(ev) = msrp_rx.recv() => {
+                if let crate::msrp::io::MsrpEvent::Frame { conn, frame } = &ev {
+                    tracing::trace!(target: "stox::msrp::wire", conn, "recv\n{}", String::from_utf8_lossy(&frame.to_bytes()));
+                }
+                core.handle_input(Instant::now(), Input::Msrp(ev));
+            }
             Some((chat, result)) = conn_rx.recv() => {
                 core.handle_input(Instant::now(), Input::MsrpConnected { chat, result });
             }
@@ -303,6 +308,7 @@ fn drain(core: &mut Core, io: &Io<'_>) {
                 });
             }
             Output::Msrp { conn, bytes } => {
+                tracing::trace!(target: "stox::msrp::wire", conn, "send\n{}", String::from_utf8_lossy(&bytes));
                 if !msrp.send(conn, bytes) {
                     core.handle_input(
                         Instant::now(),

@@ -8,6 +8,12 @@ Usage: xmpp_client.py PORT JID PASSWORD COMPONENT MODE
   MODE=recv:N      wait (20 s) for N messages; print each as one XML line
   MODE=full:TO     one message with thread, subject, xml:lang='fr' and non-ASCII body; no error
   MODE=error:TO:CONDITION[:BODYLEN]  one message that must come back with CONDITION
+  MODE=chat_s2x:PEER  a chat session PEER opens (RFC 7573 §5): message with receipt request
+                      (answered by XEP-0184), composing, a 5000-byte message; reply with
+                      composing + a message on the same thread; then <gone/> when PEER hangs up
+  MODE=chat_x2s:PEER  open a chat session (RFC 7573 §4): message with receipt request, wait for
+                      the receipt, composing, a 5000-byte message, wait for PEER's composing
+                      and reply, then <gone/>
 Exit status 0 on success; one line per check on stdout.
 """
 import asyncio
@@ -17,6 +23,8 @@ import xml.etree.ElementTree as ET
 
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
 
 PORT, JID, PASSWORD, COMPONENT, MODE = sys.argv[1:6]
 GW = "jabber:iq:gateway"
@@ -28,12 +36,17 @@ class Client(slixmpp.ClientXMPP):
         self.register_plugin("xep_0030")
         self.register_plugin("xep_0092")
         self.register_plugin("xep_0199")
+        self.register_plugin("xep_0085")
+        self.register_plugin("xep_0184")  # answers receipt requests (auto_ack)
         self.failures = []
         self.bounces = asyncio.Queue()
         self.add_event_handler("session_start", self.start)
         self.received = asyncio.Queue()
         self.add_event_handler("message_error", lambda m: self.bounces.put_nowait(m))
-        self.add_event_handler("message", lambda m: m["type"] != "error" and self.received.put_nowait(m))
+        # Every non-error message, bodiless ones too (chat states, receipts): slixmpp's own
+        # 'message' event only fires for messages with a <body/>.
+        self.register_handler(Callback("stox e2e messages", MatchXPath("{jabber:client}message"),
+                                       lambda m: m["type"] != "error" and self.received.put_nowait(m)))
 
     def check(self, ok, what):
         print(("ok   " if ok else "FAIL ") + what, flush=True)
@@ -128,6 +141,63 @@ class Client(slixmpp.ClientXMPP):
         got = [c.tag.split("}")[1] for c in err if c.tag.endswith("}" + condition)] if err is not None else []
         self.check(bool(got), f"message to {to} -> {e['error']['text']!r}, want {condition}: {ET.tostring(e.xml, encoding='unicode')}")
 
+    async def next_from(self, peer, what, pred, timeout=20):
+        """The next stanza from PEER satisfying pred (others are printed and skipped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = await asyncio.wait_for(self.received.get(), max(0.1, deadline - time.monotonic()))
+            if m["from"].bare == peer and pred(m):
+                self.check(True, what)
+                return m
+            print(f"     (skipped {ET.tostring(m.xml, encoding='unicode')[:160]})", flush=True)
+
+    @staticmethod
+    def state(m, name):
+        return m.xml.find("{http://jabber.org/protocol/chatstates}" + name) is not None
+
+    async def chat_s2x(self, peer):
+        m = await self.next_from(peer, "message from SIP with a receipt request",
+                                 lambda m: m["body"] == "Hello from SIP \u2764" and m["type"] == "chat"
+                                 and m.xml.find("{urn:xmpp:receipts}request") is not None)
+        thread = m["thread"]
+        self.check(bool(thread), f"thread = Call-ID: {thread}")
+        await self.next_from(peer, "isComposing active -> composing", lambda m: self.state(m, "composing"))
+        await self.next_from(peer, "5000-byte chunked message as one stanza", lambda m: len(m["body"]) == 5000)
+        c = self.make_message(mto=m["from"], mtype="chat")
+        c["thread"] = thread
+        c["chat_state"] = "composing"
+        c.send()
+        r = self.make_message(mto=m["from"], mbody="Reply from XMPP \u00e9", mtype="chat")
+        r["thread"] = thread
+        r.send()
+        await self.next_from(peer, "BYE -> <gone/>", lambda m: self.state(m, "gone"), timeout=30)
+
+    async def chat_x2s(self, peer):
+        m = self.make_message(mto=peer, mbody="Hello from XMPP \u2764", mtype="chat")
+        m["id"] = "x2s-first-1"
+        m["request_receipt"] = True
+        m.send()
+        r = await self.next_from(peer, "REPORT -> receipt for the first message",
+                                 lambda m: m.xml.find("{urn:xmpp:receipts}received") is not None)
+        rid = r.xml.find("{urn:xmpp:receipts}received").get("id")
+        self.check(rid == "x2s-first-1", f"receipt id {rid} = stanza id")
+        c = self.make_message(mto=peer, mtype="chat")
+        c["chat_state"] = "composing"
+        c.send()
+        big = "".join(f"{i:05d} " for i in range(834))[:5000]
+        self.send_message(mto=peer, mbody=big, mtype="chat")
+        await self.next_from(peer, "isComposing from SIP -> composing", lambda m: self.state(m, "composing"))
+        await self.next_from(peer, "reply from SIP", lambda m: m["body"] == "Reply from SIP \u00e9")
+        g = self.make_message(mto=peer, mtype="chat")
+        g["chat_state"] = "gone"
+        g.send()
+        await asyncio.sleep(1)
+        try:
+            e = self.bounces.get_nowait()
+            self.check(False, f"no error stanza, got {e['error']['condition']}: {e['error']['text']}")
+        except asyncio.QueueEmpty:
+            self.check(True, "no error stanza during the session")
+
     async def start(self, _event):
         try:
             self.send_presence()
@@ -141,6 +211,10 @@ class Client(slixmpp.ClientXMPP):
             elif MODE.startswith("error:"):
                 parts = MODE.split(":")
                 await self.expect_error(parts[1], parts[2], int(parts[3]) if len(parts) > 3 else 0)
+            elif MODE.startswith("chat_s2x:"):
+                await self.chat_s2x(MODE.split(":", 1)[1])
+            elif MODE.startswith("chat_x2s:"):
+                await self.chat_x2s(MODE.split(":", 1)[1])
             elif MODE.startswith("recv:"):
                 await self.recv_many(int(MODE.split(":")[1]))
             else:

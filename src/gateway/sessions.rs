@@ -437,12 +437,21 @@ impl Core {
 
     /// Should this `type='chat'` stanza go through a session (else page mode)?
     pub(super) fn chat_wanted(&mut self, now: Instant, m: &Message) -> bool {
-        if m.type_ != MessageType::Chat {
-            return false;
-        }
         let (Some(from), Some(to)) = (&m.from, &m.to) else {
             return false;
         };
+        if m.type_ != MessageType::Chat {
+            // XEP-0184's acks carry no type (its examples, and slixmpp): a receipt belongs
+            // to the session of the message it acknowledges.
+            let receipt = m
+                .payloads
+                .iter()
+                .any(|p| p.is("received", xmpp_parsers::ns::RECEIPTS));
+            let thread = m.thread.as_ref().map(|t| t.id.as_str());
+            return receipt
+                && m.type_ == MessageType::Normal
+                && self.chats.find(from, to, thread).is_some();
+        }
         // An existing session takes everything, whatever the mode.
         let thread = m.thread.as_ref().map(|t| t.id.as_str());
         if self.chats.find(from, to, thread).is_some() {
