@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SIP interop with a real SIP implementation (SIPp) over UDP and TCP, with Prosody behind
 # stox: OPTIONS, an unknown method, a malformed request, MESSAGE to XMPP (also with 10 %
-# packet loss, proving retransmissions), an audio INVITE refused with 488 and its ACK, CANCEL
+# packet loss, proving retransmissions), an audio INVITE refused with 488 and its ACK, a chat
+# INVITE/ACK/re-INVITE/BYE dialog (also lossy), CANCEL → 487 for a pending INVITE, CANCEL
 # and BYE for unknown transactions/dialogs (481), and stox as UAC against a lossy SIPp UAS.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
@@ -62,10 +63,12 @@ for t in u1 t1; do
   run_sipp "malformed-$t" "$t" malformed.xml
   COUNT=10 run_sipp "message-to-xmpp-$t" "$t" message_uac.xml
   run_sipp "invite-488-ack-$t" "$t" invite_488.xml
+  COUNT=3 run_sipp "invite-ack-reinvite-bye-$t" "$t" invite_bye.xml
   run_sipp "cancel-unknown-$t" "$t" cancel_unknown.xml
   run_sipp "bye-unknown-$t" "$t" bye_unknown.xml
 done
 COUNT=20 run_sipp "message-to-xmpp-udp-lossy" u1 message_uac.xml -lost 10
+COUNT=5 run_sipp "invite-ack-reinvite-bye-udp-lossy" u1 invite_bye.xml -lost 10
 
 # SIP over TLS: Python's ssl module (OpenSSL) verifies stox's certificate and sends OPTIONS.
 if "$PY" - "$tlsport" "$dir/cert.pem" <<'PYEOF'
@@ -106,6 +109,14 @@ if client "send:5:romeo@sip.example.com" && wait "$uas"; then
 else
   log "FAIL message-from-xmpp-udp-lossy (see $dir/sipp-uas.out)"; fails=$((fails + 1))
 fi
+
+# CANCEL for a pending INVITE: with the XMPP server gone, stox holds chat INVITEs (RFC 3261
+# §9.2: CANCEL → 200, INVITE → 487).
+prosody_stop "$dir"
+sleep 0.5
+for t in u1 t1; do
+  run_sipp "cancel-pending-invite-487-$t" "$t" cancel_487.xml
+done
 
 echo "sip interop: $passed passed, $fails failed"
 [ "$fails" = 0 ] && failed=0
