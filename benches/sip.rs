@@ -1,5 +1,5 @@
-//! SIP hot paths: parse + serialize a typical MESSAGE, and the transaction table at
-//! 100,000 live transactions (insert, a timer tick with nothing due, a tick that expires one).
+//! SIP hot paths: parse + serialize a typical MESSAGE, and the transaction, dialog and
+//! subscription tables at 100,000 live entries (insert, lookup, a timer tick with nothing due).
 
 use std::time::{Duration, Instant};
 
@@ -94,5 +94,44 @@ fn transactions(c: &mut Criterion) {
     assert_eq!(l2.len(), 100_000);
 }
 
-criterion_group!(benches, codec, transactions);
+fn invite(i: u64) -> Request {
+    let m = format!(
+        "INVITE sip:juliet@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK{i:016x}\r\nRecord-Route: <sip:127.0.0.1:5060;lr>\r\nFrom: <sip:romeo@example.net>;tag=r{i}\r\nTo: <sip:juliet@example.com>\r\nCall-ID: d{i}\r\nCSeq: 1 INVITE\r\nContact: <sip:romeo@127.0.0.1:5999>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    match parse(m.as_bytes(), false, 65535) {
+        Ok(Message::Request(r)) => r,
+        _ => unreachable!(),
+    }
+}
+
+fn dialogs_and_subscriptions(c: &mut Criterion) {
+    use stox::sip::dialog::{Dialog, Dialogs};
+    use stox::sip::subscription::{Limits, Subscriptions};
+    let mut table = Dialogs::default();
+    for i in 0..100_000 {
+        table.insert(Dialog::uas(&invite(i), &format!("l{i}")).unwrap());
+    }
+    let bye = {
+        let m = "BYE sip:juliet@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKbye\r\nFrom: <sip:romeo@example.net>;tag=r77777\r\nTo: <sip:juliet@example.com>;tag=l77777\r\nCall-ID: d77777\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+        match parse(m.as_bytes(), false, 65535) {
+            Ok(Message::Request(r)) => r,
+            _ => unreachable!(),
+        }
+    };
+    c.bench_function("dialog table 100k: match an in-dialog request", |b| {
+        b.iter(|| table.for_request(black_box(&bye)).is_some())
+    });
+    let now = Instant::now();
+    let mut subs = Subscriptions::new(Limits::default());
+    for i in 0..100_000u64 {
+        let d = Dialog::uas(&invite(i), &format!("s{i}")).unwrap();
+        subs.subscribed(now, d, "conference", 3600);
+    }
+    c.bench_function("subscription table 100k: tick, nothing due", |b| {
+        b.iter(|| subs.handle_timeout(black_box(now + Duration::from_secs(1))))
+    });
+    assert_eq!(subs.len(), 100_000);
+}
+
+criterion_group!(benches, codec, transactions, dialogs_and_subscriptions);
 criterion_main!(benches);
