@@ -542,6 +542,10 @@ impl TransactionLayer {
                 } else {
                     if let Some(tx) = self.txs.get_mut(&id) {
                         tx.state = State::Completed;
+                        // Nothing is resent in Completed (§17.1.2.2): free the request now
+                        // rather than after Timer K — at high rates that is most of the
+                        // memory the table holds.
+                        tx.bytes = None;
                     }
                     let k = if dest.reliable() {
                         Duration::ZERO

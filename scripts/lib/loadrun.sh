@@ -1,0 +1,47 @@
+# Runs one load-generator scenario against a gateway. Source after common.sh.
+# loadrun GATEWAY_CMD_FN SCENARIO RATE SECS [extra load args...]  → prints the CSV line
+# GATEWAY_CMD_FN is a shell function that starts the gateway in the background, writes its
+# pid to $LR_DIR/gw.pid and returns; it is given the ports in LR_* variables.
+LOAD_BIN=${LOAD_BIN:-$STOX_ROOT/target/release/examples/load}
+loadrun() {
+  local start_fn=$1 scenario=$2 rate=$3 secs=$4; shift 4
+  : "${LR_DIR:?}"
+  LR_XMPP=$(free_port); LR_SIP=$(free_port); LR_GW_SIP=$(free_port); LR_MSRP=$(free_port)
+  rm -f "$LR_DIR/gw.pid"
+  "$LOAD_BIN" --scenario "$scenario" --rate "$rate" --secs "$secs" --xmpp "127.0.0.1:$LR_XMPP" \
+    --sip "127.0.0.1:$LR_SIP" --gateway-sip "127.0.0.1:$LR_GW_SIP" --gateway-pidfile "$LR_DIR/gw.pid" "$@" \
+    >"$LR_DIR/load.out" 2>"$LR_DIR/load.err" &
+  local lp=$!
+  sleep 0.2
+  "$start_fn"
+  if ! timeout $((secs + 180)) tail --pid=$lp -f /dev/null; then log "load generator stuck ($scenario $rate)"; kill -9 $lp 2>/dev/null; fi
+  wait $lp 2>/dev/null || true
+  local gp; gp=$(cat "$LR_DIR/gw.pid" 2>/dev/null || true)
+  if [ -n "$gp" ]; then kill "$gp" 2>/dev/null || true; sleep 0.3; kill -9 "$gp" 2>/dev/null || true; fi
+  cat "$LR_DIR/load.out"
+}
+
+# stox as the gateway under load.
+start_stox() {
+  cat > "$LR_DIR/stox.toml" <<TOML
+[xmpp]
+component = "sip.example.com"
+server = "127.0.0.1:$LR_XMPP"
+domains = ["example.com"]
+secret = "bench-secret"
+reconnect_min_ms = 20
+[sip]
+domain = "example.net"
+listen = ["udp:127.0.0.1:$LR_GW_SIP", "tcp:127.0.0.1:$LR_GW_SIP"]
+outbound_proxy = "sip:127.0.0.1:$LR_SIP"
+[msrp]
+listen = "127.0.0.1:$LR_MSRP"
+max_sessions = 200000
+[limits]
+xmpp_queue = 100000
+[log]
+level = "error"
+TOML
+  "$STOX_ROOT/target/release/stox" --config "$LR_DIR/stox.toml" >"$LR_DIR/stox.log" 2>&1 &
+  echo $! > "$LR_DIR/gw.pid"
+}
