@@ -351,21 +351,53 @@ fn gateway_proc(args: &Args) -> Option<Proc> {
 }
 
 impl Proc {
-    fn cpu_us(&self) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-        let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-            + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-        ticks * 10_000 // CLK_TCK = 100 on Linux
+    /// The gateway and its child processes (Kamailio forks its workers).
+    fn tree(&self) -> Vec<u32> {
+        let mut pids = vec![self.pid];
+        if let Ok(rd) = std::fs::read_dir("/proc") {
+            for e in rd.flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                    continue;
+                };
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let ppid = stat
+                    .rsplit_once(')')
+                    .and_then(|(_, r)| r.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u32>().ok());
+                if ppid == Some(self.pid) {
+                    pids.push(pid);
+                }
+            }
+        }
+        pids
     }
+    fn cpu_us(&self) -> u64 {
+        self.tree()
+            .iter()
+            .map(|pid| {
+                let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+                    + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+                ticks * 10_000 // CLK_TCK = 100 on Linux
+            })
+            .sum()
+    }
+    /// A /proc status field summed over the process tree (shared memory counts once per
+    /// process, which overstates a forking server).
     fn status_kb(&self, key: &str) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
+        self.tree()
+            .iter()
+            .map(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .unwrap_or_default()
+                    .lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                    .unwrap_or(0)
+            })
+            .sum()
     }
 }
 

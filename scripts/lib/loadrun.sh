@@ -45,3 +45,14 @@ TOML
   "$STOX_ROOT/target/release/stox" --config "$LR_DIR/stox.toml" >"$LR_DIR/stox.log" 2>&1 &
   echo $! > "$LR_DIR/gw.pid"
 }
+
+# Kamailio's xmpp module as the gateway under load (page mode only). KAM_MPATH: a directory
+# with the patched xmpp.so (scripts/bench.sh builds it) before Debian's module directory.
+start_kamailio_xmpp() {
+  sed -e "s|@SIPPORT@|$LR_GW_SIP|g" -e "s|@XMPPPORT@|$LR_XMPP|g" -e "s|@PEERSIP@|127.0.0.1:$LR_SIP|g" \
+      -e "s|@SECRET@|bench-secret|g" -e "s|@MPATH@|$KAM_MPATH|g" \
+      "$STOX_ROOT/scripts/bench/kamailio-xmpp.cfg" > "$LR_DIR/kamailio.cfg"
+  kamailio -f "$LR_DIR/kamailio.cfg" -P "$LR_DIR/kamailio.pid" -w "$LR_DIR" -m 512 -M 32 -DD -E \
+    >"$LR_DIR/kamailio.log" 2>&1 &
+  echo $! > "$LR_DIR/gw.pid"
+}

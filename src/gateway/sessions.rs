@@ -190,7 +190,9 @@ pub struct Chats {
     by_tx: HashMap<TxId, ChatId>,
     /// Our MSRP session id → session.
     by_session: HashMap<String, ChatId>,
-    by_conn: HashMap<ConnId, ChatId>,
+    /// Sessions per MSRP connection: a peer may carry several sessions over one connection
+    /// (RFC 4975 §5.4 connection reuse); frames are routed by their To-Path session id.
+    by_conn: HashMap<ConnId, Vec<ChatId>>,
     unbound: HashMap<ConnId, Instant>,
     timers: BTreeSet<(Instant, ChatId)>,
     page_peers: HashMap<String, Instant>,
@@ -322,8 +324,13 @@ impl Chats {
             self.by_tx.remove(&tx);
         }
         self.by_session.remove(&c.msrp.local.session_id);
-        if let Some(conn) = c.conn {
-            self.by_conn.remove(&conn);
+        if let Some(conn) = c.conn
+            && let Some(v) = self.by_conn.get_mut(&conn)
+        {
+            v.retain(|x| *x != id);
+            if v.is_empty() {
+                self.by_conn.remove(&conn);
+            }
         }
         if let Some(at) = c.armed {
             self.timers.remove(&(at, id));
@@ -1074,9 +1081,7 @@ impl Core {
                 self.ua.send_request(now, o);
             }
         }
-        if let Some(conn) = c.conn {
-            self.out.push_back(Output::MsrpClose { conn });
-        }
+        let conn = c.conn;
         if let Some(d) = &c.dialog {
             self.ua.remove_dialog(&d.id.call_id, &d.id.local_tag);
         }
@@ -1089,6 +1094,12 @@ impl Core {
             _ => self.fail_queue(now, id, 480, "Temporarily Unavailable", None),
         }
         self.chats.remove(id);
+        // The connection goes with its last session.
+        if let Some(conn) = conn
+            && !self.chats.by_conn.contains_key(&conn)
+        {
+            self.out.push_back(Output::MsrpClose { conn });
+        }
     }
 
     /// Sends what is queued once the session is open.
@@ -1386,7 +1397,7 @@ impl Core {
             }
             MsrpEvent::Down { conn } => {
                 self.chats.unbound.remove(&conn);
-                if let Some(id) = self.chats.by_conn.remove(&conn) {
+                for id in self.chats.by_conn.remove(&conn).unwrap_or_default() {
                     if let Some(c) = self.chats.map.get_mut(&id) {
                         c.conn = None;
                     }
@@ -1417,7 +1428,7 @@ impl Core {
             return;
         };
         c.conn = Some(conn);
-        self.chats.by_conn.insert(conn, id);
+        self.chats.by_conn.entry(conn).or_default().push(id);
         let fr = self.chats.cfg.failure_report;
         if c.queue.is_empty() {
             // RFC 4975 §5.4: the active side sends at once; a bodiless SEND binds the
@@ -1438,59 +1449,55 @@ impl Core {
         self.drain_chat(now, id);
     }
 
+    /// A frame goes to the session its To-Path names (RFC 4975 §7.3), if that session lives
+    /// on this connection — or is waiting for the peer to connect, in which case this frame
+    /// binds it (§5.4). Anything else: 481, and a connection carrying no session is closed.
     fn on_msrp_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
-        let id = match self.chats.by_conn.get(&conn) {
-            Some(id) => *id,
-            None => {
-                // The first frame on an accepted connection names its session (To-Path).
-                let sid = frame
-                    .header("To-Path")
-                    .and_then(|p| p.split_whitespace().next())
-                    .and_then(MsrpUri::parse)
-                    .map(|u| u.session_id);
-                let found = sid
-                    .and_then(|s| self.chats.by_session.get(&s).copied())
-                    .filter(|id| {
-                        self.chats.map.get(id).is_some_and(|c| {
-                            c.conn.is_none() && !c.we_connect && c.dialog.is_some()
-                        })
-                    });
-                match found {
-                    Some(id) => {
-                        self.chats.unbound.remove(&conn);
-                        self.chats.by_conn.insert(conn, id);
-                        if let Some(c) = self.chats.map.get_mut(&id) {
-                            c.conn = Some(conn);
-                        }
-                        if let Some(c) = self.chats.map.get_mut(&id) {
-                            c.msrp.on_frame(now, frame);
-                        }
-                        self.open(now, id);
-                        return;
-                    }
-                    None => {
-                        if frame.method().is_some_and(|m| m != "REPORT") {
-                            let mut r = frame.response(481, "Session Does Not Exist");
-                            if let Some(h) = r.headers.get_mut(1) {
-                                h.1 = frame.header("To-Path").unwrap_or_default().to_string();
-                            }
-                            self.out.push_back(Output::Msrp {
-                                conn,
-                                bytes: r.to_bytes(),
-                            });
-                        }
-                        if self.chats.unbound.remove(&conn).is_some() {
-                            self.out.push_back(Output::MsrpClose { conn });
-                        }
-                        return;
-                    }
+        let sid = frame
+            .header("To-Path")
+            .and_then(|p| p.split_whitespace().next())
+            .and_then(MsrpUri::parse)
+            .map(|u| u.session_id);
+        let target = sid
+            .and_then(|s| self.chats.by_session.get(&s).copied())
+            .and_then(|id| self.chats.map.get(&id).map(|c| (id, c)))
+            .and_then(|(id, c)| match c.conn {
+                Some(bound) if bound == conn => Some((id, false)),
+                None if !c.we_connect && c.dialog.is_some() => Some((id, true)),
+                _ => None,
+            });
+        match target {
+            Some((id, bind)) => {
+                if bind {
+                    self.chats.unbound.remove(&conn);
+                    self.chats.by_conn.entry(conn).or_default().push(id);
+                }
+                if let Some(c) = self.chats.map.get_mut(&id) {
+                    c.conn = Some(conn);
+                    c.msrp.on_frame(now, frame);
+                }
+                if bind {
+                    self.open(now, id);
+                } else {
+                    self.drain_chat(now, id);
                 }
             }
-        };
-        if let Some(c) = self.chats.map.get_mut(&id) {
-            c.msrp.on_frame(now, frame);
+            None => {
+                if frame.method().is_some_and(|m| m != "REPORT") {
+                    let mut r = frame.response(481, "Session Does Not Exist");
+                    if let Some(h) = r.headers.get_mut(1) {
+                        h.1 = frame.header("To-Path").unwrap_or_default().to_string();
+                    }
+                    self.out.push_back(Output::Msrp {
+                        conn,
+                        bytes: r.to_bytes(),
+                    });
+                }
+                if self.chats.unbound.remove(&conn).is_some() {
+                    self.out.push_back(Output::MsrpClose { conn });
+                }
+            }
         }
-        self.drain_chat(now, id);
     }
 
     /// The MSRP listener's port, once bound (the config may say port 0).

@@ -693,3 +693,34 @@ fn gone_while_the_invite_is_pending_cancels_it() {
     assert_eq!(t.core.chat_sessions(), 0);
     let _ = tid("MSRP a b");
 }
+
+#[test]
+fn sessions_share_one_connection_and_it_closes_with_the_last() {
+    let mut t = T::new("");
+    let mut ours = Vec::new();
+    let mut tags = Vec::new();
+    for (cid, br) in [("share-1", "s1"), ("share-2", "s2")] {
+        let o = t.sip(&invite(cid, br));
+        ours.push(sdp_path(&o.sip[1]));
+        tags.push(tag_of(&o.sip[1]));
+    }
+    t.input(Input::Msrp(MsrpEvent::Up {
+        conn: 11,
+        peer: "127.0.0.1:40002".parse().unwrap(),
+    }));
+    for (i, path) in ours.iter().enumerate() {
+        let send = format!(
+            "MSRP shar{i}xyz SEND\r\nTo-Path: {path}\r\nFrom-Path: msrp://127.0.0.1:7313/ansp71weztas;tcp\r\nMessage-ID: sh{i}\r\nByte-Range: 1-2/2\r\nContent-Type: text/plain\r\n\r\nhi\r\n-------shar{i}xyz$\r\n"
+        );
+        let o = t.msrp(11, &send);
+        assert!(
+            o.msrp[0].1.starts_with(&format!("MSRP shar{i}xyz 200 OK")),
+            "{o:?}"
+        );
+        assert!(o.xmpp[0].contains(&format!("share-{}", i + 1)), "{o:?}");
+    }
+    let o = t.sip(&in_dialog("BYE", "share-1", &tags[0], 2));
+    assert!(o.close.is_empty(), "still carrying share-2: {o:?}");
+    let o = t.sip(&in_dialog("BYE", "share-2", &tags[1], 3));
+    assert_eq!(o.close, vec![11]);
+}
