@@ -66,6 +66,10 @@ struct Args {
     /// Sessions to open (scenario `sessions`).
     #[arg(long, default_value_t = 1000)]
     sessions: usize,
+    /// Sessions carried per MSRP connection (scenario `sessions`; RFC 4975 connection reuse
+    /// keeps 50,000 sessions under the machine's file-descriptor limit).
+    #[arg(long, default_value_t = 50)]
+    per_conn: usize,
     /// SENDs per session-throughput run (scenario `sessions`).
     #[arg(long, default_value_t = 20000)]
     sends: u64,
@@ -743,28 +747,31 @@ async fn sessions(args: Args) {
             }
         });
     }
-    let conns: Arc<Mutex<Vec<(TcpStream, String, String)>>> = Default::default();
-    let sem = Arc::new(tokio::sync::Semaphore::new(200));
+    // Groups of `per_conn` sessions share one TCP connection, opened with the group's first.
+    let groups = args.sessions.div_ceil(args.per_conn.max(1));
+    let conns: Arc<Mutex<Vec<(TcpStream, Vec<(String, String)>)>>> = Default::default();
+    let sem = Arc::new(tokio::sync::Semaphore::new(100));
     let failed = Arc::new(AtomicU64::new(0));
     let open_start = Instant::now();
     let mut tasks = Vec::new();
-    for i in 0..args.sessions {
+    for g in 0..groups {
         let permit = sem.clone().acquire_owned().await.unwrap();
-        let (udp, waiting, conns, failed, args) = (
-            udp.clone(),
-            waiting.clone(),
-            conns.clone(),
-            failed.clone(),
-            args.clone(),
-        );
+        let (udp, waiting, conns, failed, args) = (udp.clone(), waiting.clone(), conns.clone(), failed.clone(), args.clone());
         tasks.push(tokio::spawn(async move {
             let _p = permit;
-            let r = open_session(&args, i, &udp, &waiting).await;
-            match r {
-                Some(c) => conns.lock().await.push(c),
-                None => {
-                    failed.fetch_add(1, Ordering::Relaxed);
+            let mut conn: Option<TcpStream> = None;
+            let mut paths = Vec::new();
+            let first = g * args.per_conn;
+            for i in first..(first + args.per_conn).min(args.sessions) {
+                match open_session(&args, i, &udp, &waiting, &mut conn).await {
+                    Some(p) => paths.push(p),
+                    None => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
+            }
+            if let Some(c) = conn {
+                conns.lock().await.push((c, paths));
             }
         }));
     }
@@ -775,16 +782,27 @@ async fn sessions(args: Args) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss1 = proc_.as_ref().map(|p| p.status_kb("VmRSS:")).unwrap_or(0);
     let mut conns = std::mem::take(&mut *conns.lock().await);
-    let n = conns.len();
+    let n: usize = conns.iter().map(|(_, p)| p.len()).sum();
+    // (connection index, session index) for the first sessions of every connection in turn
+    let mut order = Vec::new();
+    let widest = conns.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
+    for k in 0..widest {
+        for (ci, (_, p)) in conns.iter().enumerate() {
+            if k < p.len() {
+                order.push((ci, k));
+            }
+        }
+    }
     let per = if n > 0 {
         (rss1.saturating_sub(rss0) as f64 * 1024.0) / n as f64
     } else {
         0.0
     };
     println!(
-        "sessions,{},{},{n},failed={},open_secs={open_secs:.1},rss_before_kb={rss0},rss_after_kb={rss1},bytes_per_session={per:.0}",
+        "sessions,{},{},{n},connections={},failed={},open_secs={open_secs:.1},rss_before_kb={rss0},rss_after_kb={rss1},bytes_per_session={per:.0}",
         args.gateway,
         args.sessions,
+        conns.len(),
         failed.load(Ordering::Relaxed)
     );
     // SEND throughput through one session, then spread over up to 1,000 sessions
@@ -796,8 +814,9 @@ async fn sessions(args: Args) {
         let start = Instant::now();
         let cpu0 = proc_.as_ref().map(|p| p.cpu_us()).unwrap_or(0);
         for k in 0..args.sends {
-            let idx = (k as usize) % spread;
-            let (s, ours, theirs) = &mut conns[idx];
+            let (ci, si) = order[(k as usize) % spread];
+            let (s, paths) = &mut conns[ci];
+            let (ours, theirs) = &paths[si];
             let tid = format!("lgs{k:08}");
             let body = format!("LG {k} {}", micros(t0));
             let f = format!(
@@ -831,7 +850,8 @@ async fn open_session(
     i: usize,
     udp: &UdpSocket,
     waiting: &Mutex<HashMap<String, tokio::sync::oneshot::Sender<String>>>,
-) -> Option<(TcpStream, String, String)> {
+    conn: &mut Option<TcpStream>,
+) -> Option<(String, String)> {
     let me = args.sip;
     let ours = format!("msrp://127.0.0.1:9/lg{i:07};tcp");
     let sdp = format!(
@@ -846,38 +866,35 @@ async fn open_session(
     let (tx, rx) = tokio::sync::oneshot::channel();
     waiting.lock().await.insert(cid.clone(), tx);
     udp.send_to(inv.as_bytes(), args.gateway_sip).await.ok()?;
-    let ok = tokio::time::timeout(Duration::from_secs(10), rx)
-        .await
-        .ok()?
-        .ok()?;
+    let ok = tokio::time::timeout(Duration::from_secs(20), rx).await.ok()?.ok()?;
     let to = header(&ok, "To")?.to_string();
     let ack = format!(
         "ACK sip:juliet@{} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKlga{i}\r\nMax-Forwards: 70\r\nFrom: <sip:romeo@example.net>;tag=lgs{i}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
         args.gateway_sip
     );
     udp.send_to(ack.as_bytes(), args.gateway_sip).await.ok()?;
-    let theirs = ok
-        .split("\r\n")
-        .find_map(|l| l.strip_prefix("a=path:"))?
-        .to_string();
-    let hostport = theirs
-        .strip_prefix("msrp://")?
-        .split('/')
-        .next()?
-        .to_string();
-    let mut s = TcpStream::connect(hostport).await.ok()?;
-    s.set_nodelay(true).ok();
+    let theirs = ok.split("\r\n").find_map(|l| l.strip_prefix("a=path:"))?.to_string();
+    if conn.is_none() {
+        let hostport = theirs.strip_prefix("msrp://")?.split('/').next()?.to_string();
+        let s = TcpStream::connect(hostport).await.ok()?;
+        s.set_nodelay(true).ok();
+        *conn = Some(s);
+    }
+    let s = conn.as_mut()?;
     let tid = format!("lgb{i:07}");
     let bind = format!(
         "MSRP {tid} SEND\r\nTo-Path: {theirs}\r\nFrom-Path: {ours}\r\nMessage-ID: b{i}\r\nByte-Range: 1-0/0\r\n-------{tid}$\r\n"
     );
     s.write_all(bind.as_bytes()).await.ok()?;
-    let mut b = vec![0u8; 512];
-    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut b))
-        .await
-        .ok()?
-        .ok()?;
-    String::from_utf8_lossy(&b[..n])
-        .contains(" 200 OK")
-        .then_some((s, ours, theirs))
+    // the 200 for the binding SEND (one at a time per connection, so it is ours)
+    let mut got = Vec::new();
+    let mut b = [0u8; 512];
+    while !got.windows(3).any(|w| w == b"$\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut b)).await.ok()?.ok()?;
+        if n == 0 {
+            return None;
+        }
+        got.extend_from_slice(&b[..n]);
+    }
+    String::from_utf8_lossy(&got).contains(" 200 OK").then_some((ours, theirs))
 }
