@@ -610,7 +610,10 @@ async fn page(args: Args) {
         pending.lock().await.len() as u64
     };
     let (p50, p99) = pct(&stats).await;
-    let cpu_per = if delivered > 0 {
+    // a gateway process that died mid-run shows less CPU than before: reported as -1
+    let cpu_per = if cpu1 < cpu0 {
+        -1.0
+    } else if delivered > 0 {
         (cpu1 - cpu0) as f64 / delivered as f64
     } else {
         0.0
@@ -749,14 +752,20 @@ async fn sessions(args: Args) {
     }
     // Groups of `per_conn` sessions share one TCP connection, opened with the group's first.
     let groups = args.sessions.div_ceil(args.per_conn.max(1));
-    let conns: Arc<Mutex<Vec<(TcpStream, Vec<(String, String)>)>>> = Default::default();
+    let conns: Arc<Mutex<Vec<Group>>> = Default::default();
     let sem = Arc::new(tokio::sync::Semaphore::new(100));
     let failed = Arc::new(AtomicU64::new(0));
     let open_start = Instant::now();
     let mut tasks = Vec::new();
     for g in 0..groups {
         let permit = sem.clone().acquire_owned().await.unwrap();
-        let (udp, waiting, conns, failed, args) = (udp.clone(), waiting.clone(), conns.clone(), failed.clone(), args.clone());
+        let (udp, waiting, conns, failed, args) = (
+            udp.clone(),
+            waiting.clone(),
+            conns.clone(),
+            failed.clone(),
+            args.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let _p = permit;
             let mut conn: Option<TcpStream> = None;
@@ -833,7 +842,11 @@ async fn sessions(args: Args) {
         }
         let got = delivered.load(Ordering::Relaxed) - before;
         let secs = start.elapsed().as_secs_f64();
-        let cpu = proc_.as_ref().map(|p| p.cpu_us()).unwrap_or(0) - cpu0;
+        let cpu = proc_
+            .as_ref()
+            .map(|p| p.cpu_us())
+            .unwrap_or(0)
+            .saturating_sub(cpu0);
         println!(
             "msrp-send,{},sessions={spread},sent={},delivered={got},per_sec={:.0},cpu_us_per_msg={:.1}",
             args.gateway,
@@ -844,6 +857,9 @@ async fn sessions(args: Args) {
     }
     let _ = t0;
 }
+
+/// One MSRP connection and the (our path, their path) of the sessions it carries.
+type Group = (TcpStream, Vec<(String, String)>);
 
 async fn open_session(
     args: &Args,
@@ -866,16 +882,26 @@ async fn open_session(
     let (tx, rx) = tokio::sync::oneshot::channel();
     waiting.lock().await.insert(cid.clone(), tx);
     udp.send_to(inv.as_bytes(), args.gateway_sip).await.ok()?;
-    let ok = tokio::time::timeout(Duration::from_secs(20), rx).await.ok()?.ok()?;
+    let ok = tokio::time::timeout(Duration::from_secs(20), rx)
+        .await
+        .ok()?
+        .ok()?;
     let to = header(&ok, "To")?.to_string();
     let ack = format!(
         "ACK sip:juliet@{} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKlga{i}\r\nMax-Forwards: 70\r\nFrom: <sip:romeo@example.net>;tag=lgs{i}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
         args.gateway_sip
     );
     udp.send_to(ack.as_bytes(), args.gateway_sip).await.ok()?;
-    let theirs = ok.split("\r\n").find_map(|l| l.strip_prefix("a=path:"))?.to_string();
+    let theirs = ok
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("a=path:"))?
+        .to_string();
     if conn.is_none() {
-        let hostport = theirs.strip_prefix("msrp://")?.split('/').next()?.to_string();
+        let hostport = theirs
+            .strip_prefix("msrp://")?
+            .split('/')
+            .next()?
+            .to_string();
         let s = TcpStream::connect(hostport).await.ok()?;
         s.set_nodelay(true).ok();
         *conn = Some(s);
@@ -890,11 +916,16 @@ async fn open_session(
     let mut got = Vec::new();
     let mut b = [0u8; 512];
     while !got.windows(3).any(|w| w == b"$\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut b)).await.ok()?.ok()?;
+        let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut b))
+            .await
+            .ok()?
+            .ok()?;
         if n == 0 {
             return None;
         }
         got.extend_from_slice(&b[..n]);
     }
-    String::from_utf8_lossy(&got).contains(" 200 OK").then_some((ours, theirs))
+    String::from_utf8_lossy(&got)
+        .contains(" 200 OK")
+        .then_some((ours, theirs))
 }

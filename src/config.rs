@@ -180,6 +180,10 @@ impl fmt::Debug for Secret {
 pub struct MsrpConfig {
     #[serde(default = "default_msrp_listen")]
     pub listen: String,
+    /// `msrps` (MSRP over TLS, RFC 4975 §14.2) listener, `ip:port`; uses `sip.tls_cert` and
+    /// `sip.tls_key`. Without it, offers of `TCP/TLS/MSRP` get 488.
+    #[serde(default)]
+    pub tls_listen: Option<String>,
     /// Host written into our `a=path` URIs and `c=` lines (default: `sip.public_host`, else
     /// the listen address).
     #[serde(default)]
@@ -216,6 +220,7 @@ impl Default for MsrpConfig {
     fn default() -> Self {
         Self {
             listen: default_msrp_listen(),
+            tls_listen: None,
             public_host: None,
             chunk_bytes: default_chunk(),
             max_message_bytes: default_msrp_max(),
@@ -679,6 +684,18 @@ impl Config {
             );
         }
 
+        if let Some(l) = &self.msrp.tls_listen {
+            if let Err(e) = l.parse::<SocketAddr>() {
+                bad("msrp.tls_listen", format!("'{l}' is not ip:port ({e})"));
+            }
+            if self.sip.tls_cert.is_none() || self.sip.tls_key.is_none() {
+                bad(
+                    "msrp.tls_listen",
+                    "needs sip.tls_cert and sip.tls_key (the certificate MSRP over TLS presents)"
+                        .into(),
+                );
+            }
+        }
         if !matches!(self.im.chat_mode.as_str(), "auto" | "msrp" | "page") {
             bad(
                 "im.chat_mode",

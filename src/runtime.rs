@@ -92,23 +92,43 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     .await
     .context("starting the MSRP listener")?;
     tracing::info!(addr = %msrp_bound, "MSRP listening");
+    let msrp_tls_port = match (&cfg.msrp.tls_listen, &cfg.sip.tls_cert, &cfg.sip.tls_key) {
+        (Some(l), Some(cert), Some(key)) => {
+            let addr: std::net::SocketAddr = l.parse().context("msrp.tls_listen")?;
+            let acceptor =
+                crate::sip::tls::acceptor(cert, key).context("sip.tls_cert / sip.tls_key")?;
+            let bound = msrp
+                .listen_tls(addr, acceptor)
+                .await
+                .context("starting the MSRP TLS listener")?;
+            tracing::info!(addr = %bound, "MSRP over TLS listening");
+            Some(bound.port())
+        }
+        _ => None,
+    };
+    let msrp_connector = std::sync::Arc::new(
+        crate::sip::tls::connector(cfg.sip.tls_ca.as_deref()).context("sip.tls_ca")?,
+    );
     let (conn_tx, mut conn_rx) = mpsc::channel(1024);
 
     let (ev_tx, mut ev_rx) = mpsc::channel(1024);
     let (link, link_task) = link::spawn(LinkConfig::from_config(&cfg), ev_tx, stop_rx);
     let mut core = Core::new(&cfg, ua);
     core.set_msrp_port(msrp_bound.port());
+    core.set_msrp_tls_port(msrp_tls_port);
     let io = Io {
         link: &link,
         sip: &sip,
         resolver: &resolver,
         dns: &dns_tx,
         msrp: &msrp,
+        msrp_tls: &msrp_connector,
         connected: &conn_tx,
     };
     tokio::pin!(shutdown);
+    let epoch = Instant::now();
     loop {
-        let deadline = core.poll_timeout();
+        let deadline = core.poll_timeout().map(|d| coalesce(epoch, d));
         tokio::select! {
             ev = ev_rx.recv() => {
                 let Some(ev) = ev else { break };
@@ -183,6 +203,18 @@ async fn resolve_proxy(uri: &str) -> anyhow::Result<(Dest, String)> {
     proxy_dest(&literal)
         .map(|(d, _)| (d, format!("<{};lr>", uri.split(';').next().unwrap_or(uri))))
         .with_context(|| format!("sip.outbound_proxy: cannot use {uri}"))
+}
+
+/// Protocol timers fire on a 10 ms grid. SIP's shortest timer is T1 (500 ms), MSRP's are
+/// seconds; rounding deadlines up lets the many timers that fall due one by one under load
+/// (every transaction lingers for Timer K) share a wake-up instead of costing one each.
+const TIMER_GRID: Duration = Duration::from_millis(10);
+
+fn coalesce(epoch: Instant, d: Instant) -> Instant {
+    let since = d.saturating_duration_since(epoch).as_nanos();
+    let grid = TIMER_GRID.as_nanos();
+    let up = since.div_ceil(grid) * grid;
+    epoch + Duration::from_nanos(u64::try_from(up).unwrap_or(u64::MAX))
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -271,6 +303,7 @@ struct Io<'a> {
     resolver: &'a std::sync::Arc<Dns>,
     dns: &'a DnsReply,
     msrp: &'a crate::msrp::io::MsrpIo,
+    msrp_tls: &'a std::sync::Arc<tokio_rustls::TlsConnector>,
     connected: &'a mpsc::Sender<(crate::gateway::sessions::ChatId, Result<u64, String>)>,
 }
 
@@ -282,6 +315,7 @@ fn drain(core: &mut Core, io: &Io<'_>) {
         resolver,
         dns,
         msrp,
+        msrp_tls,
         connected,
     } = io;
     while let Some(out) = core.poll_output() {
@@ -300,10 +334,16 @@ fn drain(core: &mut Core, io: &Io<'_>) {
                 tracing::trace!(target: "stox::sip::wire", to = %to.addr, transport = to.transport.as_str(), "send\n{}", String::from_utf8_lossy(&bytes));
                 sip.send(to, bytes)
             }
-            Output::MsrpConnect { chat, addr } => {
+            Output::MsrpConnect { chat, addr, tls } => {
                 let (msrp, connected) = ((*msrp).clone(), (*connected).clone());
+                let connector = (*msrp_tls).clone();
                 tokio::spawn(async move {
-                    let r = msrp.connect(addr).await.map_err(|e| e.to_string());
+                    let r = if tls {
+                        msrp.connect_tls(addr, &connector).await
+                    } else {
+                        msrp.connect(addr).await
+                    }
+                    .map_err(|e| e.to_string());
                     let _ = connected.send((chat, r)).await;
                 });
             }
@@ -344,5 +384,21 @@ pub async fn signals() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_round_up_to_the_grid_never_down() {
+        let e = Instant::now();
+        assert_eq!(coalesce(e, e + Duration::from_millis(1)), e + TIMER_GRID);
+        assert_eq!(coalesce(e, e + TIMER_GRID), e + TIMER_GRID);
+        assert_eq!(
+            coalesce(e, e + Duration::from_millis(501)),
+            e + Duration::from_millis(510)
+        );
     }
 }

@@ -100,6 +100,8 @@ pub enum Output {
     MsrpConnect {
         chat: sessions::ChatId,
         addr: std::net::SocketAddr,
+        /// `msrps`: connect with TLS.
+        tls: bool,
     },
     /// Write MSRP bytes on a connection.
     Msrp { conn: ConnId, bytes: Vec<u8> },

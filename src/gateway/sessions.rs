@@ -72,6 +72,8 @@ pub struct ChatConfig {
     /// Host and port in our MSRP paths.
     pub host: String,
     pub port: u16,
+    /// Port of the `msrps` (TLS) listener, when there is one.
+    pub tls_port: Option<u16>,
     pub session: SessionConfig,
     pub max_sessions: usize,
     pub idle: Duration,
@@ -102,6 +104,12 @@ impl ChatConfig {
             },
             host,
             port: listen.map(|l| l.port()).unwrap_or(2855),
+            tls_port: cfg
+                .msrp
+                .tls_listen
+                .as_deref()
+                .and_then(|l| l.parse::<SocketAddr>().ok())
+                .map(|a| a.port()),
             session: SessionConfig {
                 chunk: cfg.msrp.chunk_bytes,
                 max_size: cfg.msrp.max_message_bytes,
@@ -430,12 +438,16 @@ fn contact(cfg: &crate::sip::ua::UaConfig, user_uri: &str, transport: Transport)
 }
 
 impl Core {
-    fn new_msrp_session(&mut self, remote: Vec<String>) -> Session {
+    fn new_msrp_session(&mut self, remote: Vec<String>, tls: bool) -> Session {
         let sid = new_session_id(&mut self.chats.rng);
+        let port = match (tls, self.chats.cfg.tls_port) {
+            (true, Some(p)) => p,
+            _ => self.chats.cfg.port,
+        };
         let local = MsrpUri {
-            secure: false,
+            secure: tls,
             host: self.chats.cfg.host.clone(),
-            port: Some(self.chats.cfg.port),
+            port: Some(port),
             session_id: sid,
             transport: "tcp".into(),
         };
@@ -574,7 +586,7 @@ impl Core {
             .as_ref()
             .map(|(d, _)| d.transport)
             .unwrap_or(Transport::Udp);
-        let msrp = self.new_msrp_session(Vec::new());
+        let msrp = self.new_msrp_session(Vec::new(), false);
         let offer = sdp::msrp_offer(
             &self.chats.cfg.host,
             &msrp.local.to_string(),
@@ -802,8 +814,13 @@ impl Core {
         c.phase = Phase::Connecting;
         c.deadline = Some(now + self.chats.cfg.connect_timeout);
         if c.we_connect {
+            let tls = c.msrp.local.secure;
             match path_addr(&c.msrp.remote) {
-                Some(addr) => self.out.push_back(Output::MsrpConnect { chat: id, addr }),
+                Some(addr) => self.out.push_back(Output::MsrpConnect {
+                    chat: id,
+                    addr,
+                    tls,
+                }),
                 None => return self.end_chat(now, id, End::Failed(488)),
             }
         }
@@ -841,13 +858,13 @@ impl Core {
             let w = warn(304, "Media type not available: only MSRP text chat");
             return refuse(self, 488, &[("Warning", w)]);
         };
-        if offer
+        let tls = offer
             .msrp()
-            .is_some_and(|m| m.proto.eq_ignore_ascii_case("TCP/TLS/MSRP"))
-        {
+            .is_some_and(|m| m.proto.eq_ignore_ascii_case("TCP/TLS/MSRP"));
+        if tls && self.chats.cfg.tls_port.is_none() {
             let w = warn(
                 302,
-                "Incompatible transport protocol: MSRP over TLS is not offered here",
+                "Incompatible transport protocol: MSRP over TLS is not configured (msrp.tls_listen)",
             );
             return refuse(self, 488, &[("Warning", w)]);
         }
@@ -858,14 +875,14 @@ impl Core {
             );
             return refuse(self, 503, &[("Retry-After", "30".into())]);
         }
-        let msrp = self.new_msrp_session(Vec::new());
+        let msrp = self.new_msrp_session(Vec::new(), tls);
         let Some((answer, we_connect)) = sdp::msrp_answer(
             &offer,
             &self.chats.cfg.host,
             &msrp.local.to_string(),
             ACCEPT,
             self.chats.cfg.session.max_size,
-            false,
+            tls,
         ) else {
             let w = warn(305, "Incompatible media format: no common accept-types");
             return refuse(self, 488, &[("Warning", w)]);
@@ -952,7 +969,12 @@ impl Core {
         if c.we_connect
             && let Some(addr) = path_addr(&c.msrp.remote)
         {
-            self.out.push_back(Output::MsrpConnect { chat: id, addr });
+            let tls = c.msrp.local.secure;
+            self.out.push_back(Output::MsrpConnect {
+                chat: id,
+                addr,
+                tls,
+            });
         }
         self.ua.add_dialog(&key.0, &key.1);
         self.chats.by_dialog.insert(key, id);
@@ -1503,6 +1525,11 @@ impl Core {
     /// The MSRP listener's port, once bound (the config may say port 0).
     pub fn set_msrp_port(&mut self, port: u16) {
         self.chats.cfg.port = port;
+    }
+
+    /// The `msrps` listener's port, once bound.
+    pub fn set_msrp_tls_port(&mut self, port: Option<u16>) {
+        self.chats.cfg.tls_port = port;
     }
 
     /// Chat sessions now open (for metrics and tests).

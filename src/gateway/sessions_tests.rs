@@ -60,7 +60,7 @@ impl T {
                 Output::Msrp { conn, bytes } => {
                     o.msrp.push((conn, String::from_utf8_lossy(&bytes).into()))
                 }
-                Output::MsrpConnect { chat, addr } => o.connect.push((chat, addr)),
+                Output::MsrpConnect { chat, addr, .. } => o.connect.push((chat, addr)),
                 Output::MsrpClose { conn } => o.close.push(conn),
                 Output::Resolve { .. } => {}
             }
@@ -536,7 +536,17 @@ fn invites_that_cannot_be_bridged() {
     assert!(o.sip[1].contains("Warning: 305 "), "{o:?}");
     let tls = invite("bad-3", "b3").replace("TCP/MSRP", "TCP/TLS/MSRP");
     let o = t.sip(&tls);
-    assert!(o.sip[1].contains("Warning: 302 "), "{o:?}");
+    assert!(
+        o.sip[1].contains("Warning: 302 "),
+        "no msrp.tls_listen: {o:?}"
+    );
+    // with an msrps listener the same offer is answered over TLS
+    t.core.set_msrp_tls_port(Some(2856));
+    let o = t.sip(&invite("tls-ok", "b5").replace("TCP/MSRP", "TCP/TLS/MSRP"));
+    let ok = &o.sip[1];
+    assert!(ok.starts_with("SIP/2.0 200 OK\r\n"), "{o:?}");
+    assert!(ok.contains("m=message 2856 TCP/TLS/MSRP *\r\n"), "{ok}");
+    assert!(sdp_path(ok).starts_with("msrps://127.0.0.1:2856/"), "{ok}");
     let spoof = invite("bad-4", "b4").replace(
         "From: <sip:romeo@example.net>",
         "From: <sip:mallory@example.com>",

@@ -1,6 +1,7 @@
-//! MSRP connections (RFC 4975 §5.4, §6): one TCP listener, outgoing connections for the
-//! `active` role, framing with [`super::codec`], idle connections closed. Thin IO: frames in
-//! (tagged with their connection), bytes out; sessions live in the sans-IO core.
+//! MSRP connections (RFC 4975 §5.4, §6): a TCP listener and optionally a TLS one (`msrps`,
+//! RFC 4975 §14.2, with the SIP certificate), outgoing connections for the `active` role,
+//! framing with [`super::codec`], idle connections closed. Thin IO: frames in (tagged with
+//! their connection), bytes out; sessions live in the sans-IO core.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -8,9 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::codec::{Frame, parse};
 
@@ -88,14 +90,89 @@ pub async fn bind(
 }
 
 impl MsrpIo {
-    fn serve(&self, s: TcpStream, peer: SocketAddr) -> ConnId {
+    fn register(&self) -> (ConnId, mpsc::Receiver<Vec<u8>>) {
         let conn = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(256);
         if let Ok(mut m) = self.conns.lock() {
             m.insert(conn, tx);
         }
-        tokio::spawn(self.clone().run(conn, s, peer, rx));
+        (conn, rx)
+    }
+
+    fn serve(&self, s: TcpStream, peer: SocketAddr) -> ConnId {
+        let (conn, rx) = self.register();
+        let (rd, wr) = s.into_split();
+        tokio::spawn(self.clone().run(conn, rd, wr, peer, rx));
         conn
+    }
+
+    fn serve_tls<S>(&self, s: S, peer: SocketAddr) -> ConnId
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (conn, rx) = self.register();
+        let (rd, wr) = tokio::io::split(s);
+        tokio::spawn(self.clone().run(conn, rd, wr, peer, rx));
+        conn
+    }
+
+    /// A second listener for `msrps` (TLS); returns its bound address.
+    pub async fn listen_tls(
+        &self,
+        addr: SocketAddr,
+        acceptor: TlsAcceptor,
+    ) -> std::io::Result<SocketAddr> {
+        let l = TcpListener::bind(addr).await?;
+        let bound = l.local_addr()?;
+        let io = self.clone();
+        tokio::spawn(async move {
+            let mut stop = io.shutdown.clone();
+            loop {
+                tokio::select! {
+                    r = l.accept() => match r {
+                        Ok((s, peer)) => {
+                            let _ = s.set_nodelay(true);
+                            let (io, acceptor) = (io.clone(), acceptor.clone());
+                            tokio::spawn(async move {
+                                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(s)).await {
+                                    Ok(Ok(tls)) => {
+                                        io.serve_tls(tls, peer);
+                                    }
+                                    _ => tracing::info!(%peer, "MSRP TLS handshake failed"),
+                                }
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "MSRP TLS accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    },
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+        Ok(bound)
+    }
+
+    /// Opens a TLS connection to `peer`, verified by its IP address (the path names no host).
+    pub async fn connect_tls(
+        &self,
+        peer: SocketAddr,
+        connector: &TlsConnector,
+    ) -> std::io::Result<ConnId> {
+        let s = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(peer))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "MSRP connect timed out")
+            })??;
+        let _ = s.set_nodelay(true);
+        let name = rustls_pki_types::ServerName::IpAddress(peer.ip().into());
+        let tls = tokio::time::timeout(Duration::from_secs(10), connector.connect(name, s))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "MSRP TLS handshake timed out")
+            })??;
+        Ok(self.serve_tls(tls, peer))
     }
 
     /// Opens a connection to `peer` (our `a=setup:active` role).
@@ -138,15 +215,18 @@ impl MsrpIo {
         self.conns.lock().map(|m| m.len()).unwrap_or(0)
     }
 
-    async fn run(
+    async fn run<R, W>(
         self,
         conn: ConnId,
-        s: TcpStream,
+        mut rd: R,
+        mut wr: W,
         peer: SocketAddr,
         mut out: mpsc::Receiver<Vec<u8>>,
-    ) {
+    ) where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
         let _ = self.events.send(MsrpEvent::Up { conn, peer }).await;
-        let (mut rd, mut wr) = s.into_split();
         let mut buf = Vec::new();
         // Small per-connection buffers keep idle sessions cheap (README: memory per session).
         let mut chunk = vec![0u8; 4096];
@@ -243,6 +323,43 @@ mod tests {
         ));
         assert!(matches!(rx.recv().await.unwrap(), MsrpEvent::Down { .. }));
         assert_eq!(io.connections(), 0);
+    }
+
+    #[tokio::test]
+    async fn tls_listener_and_connector_with_verification() {
+        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, ck.cert.pem()).unwrap();
+        std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let (_stop, stop_rx) = watch::channel(false);
+        let (io, _) = bind(
+            "127.0.0.1:0".parse().unwrap(),
+            65536,
+            Duration::from_secs(5),
+            tx,
+            stop_rx,
+        )
+        .await
+        .unwrap();
+        let acceptor = crate::sip::tls::acceptor(&cert, &key).unwrap();
+        let tls_addr = io
+            .listen_tls("127.0.0.1:0".parse().unwrap(), acceptor)
+            .await
+            .unwrap();
+        let connector = crate::sip::tls::connector(Some(&cert)).unwrap();
+        let conn = io.connect_tls(tls_addr, &connector).await.unwrap();
+        assert!(io.send(conn, SEND.to_vec()));
+        // both ends of the TLS connection are ours: Up twice, then the frame on the server side
+        let mut frame = None;
+        for _ in 0..3 {
+            if let MsrpEvent::Frame { frame: f, .. } = rx.recv().await.unwrap() {
+                frame = Some(f);
+                break;
+            }
+        }
+        assert_eq!(frame.unwrap().body, b"hello");
     }
 
     #[tokio::test]
