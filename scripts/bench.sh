@@ -6,8 +6,9 @@
 #     see below), XMPP→SIP and SIP→XMPP over UDP and TCP, at fixed offered rates and at max;
 #  3. RFC 7573 sessions: memory per idle session at 1k/10k/50k sessions, MSRP SEND
 #     throughput through one session and across 1,000;
-#  4. a long run (10 min at half of stox's max): RSS sampled every 30 s, loss counted.
-# Results: bench/results/{page.csv,sessions.txt,long.csv,page.svg,table.md}.
+#  4. a long run (10 min at half of stox's max): RSS sampled every 30 s, loss counted;
+#  5. a smaller whole-deployment figure through real Prosody (scripts/bench/e2e.sh).
+# Results: bench/results/{page.csv,e2e.csv,sessions.txt,long.csv,page.svg,table.md}.
 # Usage: scripts/bench.sh [--quick]   (--quick: 3 s per rate, no long run, ≤ 10k sessions)
 #
 # Kamailio 5.6.3's xmpp module (Debian kamailio-xmpp-modules) dereferences NULL in the expat
@@ -65,6 +66,10 @@ for sc in x2s s2x-udp s2x-tcp; do
     line=$(loadrun start_kamailio_xmpp "$sc" "$rate" "$SECS" --gateway kamailio-xmpp | tail -1); echo "$line" | tee -a "$csv"
   done
 done
+
+# --- the whole deployment: SIPp → (Kamailio proxy →) gateway → Prosody → slixmpp -------------
+log "end to end through Prosody (SIP→XMPP page mode)"
+bash "$STOX_ROOT/scripts/bench/e2e.sh" "$out/e2e.csv" 500 1000 2000 4000
 
 # --- RFC 7573 sessions ------------------------------------------------------------------------
 : > "$out/sessions.txt"

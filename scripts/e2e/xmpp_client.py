@@ -8,6 +8,8 @@ Usage: xmpp_client.py PORT JID PASSWORD COMPONENT MODE
   MODE=recv:N      wait (20 s) for N messages; print each as one XML line
   MODE=full:TO     one message with thread, subject, xml:lang='fr' and non-ASCII body; no error
   MODE=error:TO:CONDITION[:BODYLEN]  one message that must come back with CONDITION
+  MODE=count:N:SECS  count messages with a body for up to SECS (stops at N); print
+                      'received K first_s last_s' (seconds since start)
   MODE=chat_s2x:PEER  a chat session PEER opens (RFC 7573 §5): message with receipt request
                       (answered by XEP-0184), composing, a 5000-byte message; reply with
                       composing + a message on the same thread; then <gone/> when PEER hangs up
@@ -211,6 +213,23 @@ class Client(slixmpp.ClientXMPP):
             elif MODE.startswith("error:"):
                 parts = MODE.split(":")
                 await self.expect_error(parts[1], parts[2], int(parts[3]) if len(parts) > 3 else 0)
+            elif MODE.startswith("count:"):
+                _, n, secs = MODE.split(":")
+                t0, got, first, last = time.monotonic(), 0, None, None
+                print("ready", flush=True)
+                while got < int(n):
+                    left = float(secs) - (time.monotonic() - t0)
+                    if left <= 0:
+                        break
+                    try:
+                        m = await asyncio.wait_for(self.received.get(), left)
+                    except asyncio.TimeoutError:
+                        break
+                    if m["body"]:
+                        got += 1
+                        last = time.monotonic() - t0
+                        first = first if first is not None else last
+                print(f"received {got} {first or 0:.3f} {last or 0:.3f}", flush=True)
             elif MODE.startswith("chat_s2x:"):
                 await self.chat_s2x(MODE.split(":", 1)[1])
             elif MODE.startswith("chat_x2s:"):

@@ -71,3 +71,8 @@ prosody_register() {
   local dir=$1 user=$2 pass=$3
   prosodyctl --config "$dir/prosody.cfg.lua" register "$user" example.com "$pass" >/dev/null 2>&1
 }
+
+# stox_xmpp_toml COMPONENT_PORT: the [xmpp] section every test and bench config shares.
+stox_xmpp_toml() {
+  printf '[xmpp]\ncomponent = "sip.example.com"\nserver = "127.0.0.1:%s"\ndomains = ["example.com"]\n' "$1"
+}
