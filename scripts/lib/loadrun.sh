@@ -56,3 +56,24 @@ start_kamailio_xmpp() {
     >"$LR_DIR/kamailio.log" 2>&1 &
   echo $! > "$LR_DIR/gw.pid"
 }
+
+# build_kamailio_xmpp BASE: Kamailio's xmpp module from Debian's source package with the
+# xstream.c fix (kamailio issue 4154), into BASE/.kamailio-module/xmpp.so.
+build_kamailio_xmpp() {
+  local base=$1 src k sudo=""
+  log "building Kamailio's xmpp module from Debian's source package, with the xstream.c fix"
+  if ! grep -rqs "deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null; then
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+    printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      | $sudo tee /etc/apt/sources.list.d/stox-deb-src.sources >/dev/null
+    $sudo apt-get update -qq >/dev/null
+  fi
+  src="$base/.kamailio-src"; rm -rf "$src"; mkdir -p "$src"
+  (cd "$src" && apt-get source -qq kamailio >/dev/null 2>&1)
+  k=$(ls -d "$src"/kamailio-*/ | head -1)
+  # the one-line fix: stop at the NULL that ends expat's attribute array
+  sed -i 's/while (\*(atts\[i\]) != .\\0.)/while (atts[i] != NULL \&\& *(atts[i]) != '"'"'\\0'"'"')/' "$k/src/modules/xmpp/xstream.c"
+  grep -q "atts\[i\] != NULL" "$k/src/modules/xmpp/xstream.c" || { log "patch did not apply"; exit 1; }
+  (cd "$k" && make cfg include_modules="xmpp" >/dev/null 2>&1 && make -C src/modules/xmpp >/dev/null 2>&1)
+  mkdir -p "$base/.kamailio-module" && cp "$k/src/modules/xmpp/xmpp.so" "$base/.kamailio-module"/
+}
