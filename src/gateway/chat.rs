@@ -143,15 +143,21 @@ pub fn stanza_to_msrp(m: &Message, last_sent: Option<bool>) -> Outbound {
     match chat_state(m) {
         Some(ChatState::Gone) => Outbound::Bye,
         Some(state) => match iscomposing::from_chat_state(&state) {
-            Some(active) if Some(active) != last_sent => Outbound::Composing(IsComposing {
-                active,
-                content_type: Some("text/plain".into()),
-                refresh: active.then_some(90),
-                last_active: None,
-            }),
+            Some(active) if Some(active) != last_sent => Outbound::Composing(composing(active)),
             _ => Outbound::Nothing,
         },
         None => Outbound::Nothing,
+    }
+}
+
+/// Our isComposing document: `active` announces a 90 s refresh (RFC 3994 §4), which the
+/// session keeps up while the XMPP user composes.
+pub fn composing(active: bool) -> IsComposing {
+    IsComposing {
+        active,
+        content_type: Some("text/plain".into()),
+        refresh: active.then_some(90),
+        last_active: None,
     }
 }
 

@@ -179,7 +179,13 @@ pub struct Chat {
     sent: HashMap<String, Sent>,
     received: VecDeque<Received>,
     composing_out: Option<bool>,
+    /// While the XMPP user composes, our `active` is re-sent before its refresh runs out
+    /// (RFC 3994 §4: the composer refreshes).
+    refresh_at: Option<Instant>,
     state_in: Option<ChatState>,
+    /// RFC 3994 §4: the peer's `active` lasts until its refresh interval runs out; then the
+    /// XMPP user is told `paused`.
+    composing_until: Option<Instant>,
     last_activity: Instant,
     deadline: Option<Instant>,
     armed: Option<Instant>,
@@ -301,6 +307,9 @@ impl Chats {
             next = Some(next.map_or(i, |n| n.min(i)));
         }
         if let Some(m) = c.msrp.poll_timeout() {
+            next = Some(next.map_or(m, |n| n.min(m)));
+        }
+        for m in [c.composing_until, c.refresh_at].into_iter().flatten() {
             next = Some(next.map_or(m, |n| n.min(m)));
         }
         if c.armed == next {
@@ -513,16 +522,7 @@ impl Core {
                     return;
                 }
                 c.composing_out = Some(doc.active);
-                let mid = c.msrp.new_message_id();
-                c.msrp.send(
-                    now,
-                    None,
-                    &mid,
-                    iscomposing::CONTENT_TYPE,
-                    doc.to_body().as_bytes(),
-                    false,
-                    "no",
-                );
+                c.send_composing(now, &doc);
                 self.drain_chat(now, id);
             }
             Outbound::Bye => {
@@ -640,7 +640,9 @@ impl Core {
             sent: HashMap::new(),
             received: VecDeque::new(),
             composing_out: None,
+            refresh_at: None,
             state_in: None,
+            composing_until: None,
             last_activity: now,
             deadline: None,
             armed: None,
@@ -915,7 +917,9 @@ impl Core {
             sent: HashMap::new(),
             received: VecDeque::new(),
             composing_out: None,
+            refresh_at: None,
             state_in: None,
+            composing_until: None,
             last_activity: now,
             deadline: None,
             armed: None,
@@ -1153,6 +1157,7 @@ impl Core {
                 fr,
             );
             c.composing_out = Some(false);
+            c.refresh_at = None;
             c.sent.insert(
                 mid,
                 Sent {
@@ -1212,6 +1217,13 @@ impl Core {
                                 .iter()
                                 .find_map(|p| ChatState::try_from(p.clone()).ok())
                             {
+                                c.composing_until = (s == ChatState::Composing)
+                                    .then(|| {
+                                        iscomposing::IsComposing::parse(&body)
+                                            .map(|d| d.active_for_secs())
+                                            .unwrap_or(iscomposing::DEFAULT_ACTIVE_SECS)
+                                    })
+                                    .map(|secs| now + Duration::from_secs(secs.into()));
                                 c.state_in = Some(s);
                             }
                             if !m.bodies.is_empty() {
@@ -1373,6 +1385,26 @@ impl Core {
             };
             c.armed = None;
             c.msrp.handle_timeout(now);
+            if c.composing_until.is_some_and(|t| t <= now) {
+                // The peer stopped refreshing its `active` state: it is idle (RFC 3994 §4).
+                c.composing_until = None;
+                c.state_in = Some(ChatState::Paused);
+                let mut m = Message::new(Some(c.user.clone()));
+                m.from = Some(c.peer.clone());
+                m.type_ = MessageType::Chat;
+                m.thread = Some(xmpp_parsers::message::Thread {
+                    parent: None,
+                    id: c.thread.clone(),
+                });
+                m.payloads.push(ChatState::Paused.into());
+                self.emit(m);
+            }
+            let Some(c) = self.chats.map.get_mut(&id) else {
+                continue;
+            };
+            if c.refresh_at.is_some_and(|t| t <= now) && c.phase == Phase::Open {
+                c.send_composing(now, &chat::composing(true));
+            }
             let due = c.deadline.is_some_and(|d| d <= now);
             if due {
                 c.deadline = None;
@@ -1539,6 +1571,25 @@ impl Core {
 }
 
 impl Chat {
+    /// Sends an isComposing document (no reports), arming the refresh of an `active` one a
+    /// little before the interval it announces.
+    fn send_composing(&mut self, now: Instant, doc: &iscomposing::IsComposing) {
+        let mid = self.msrp.new_message_id();
+        self.msrp.send(
+            now,
+            None,
+            &mid,
+            iscomposing::CONTENT_TYPE,
+            doc.to_body().as_bytes(),
+            false,
+            "no",
+        );
+        self.refresh_at = doc
+            .refresh
+            .filter(|_| doc.active)
+            .map(|r| now + Duration::from_secs(u64::from(r).saturating_sub(10).max(1)));
+    }
+
     /// Our SIP URI in this session (for the Contact of re-INVITE answers).
     fn local_uri(&self) -> String {
         self.dialog

@@ -389,6 +389,14 @@ fn chat_states_both_ways() {
         "<message {NS} type='chat' from='juliet@example.com/balcony' to='romeo@sip.example.com'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>"
     ));
     assert!(o.msrp.is_empty());
+    // still composing 80 s later: our active is refreshed before its 90 s run out
+    let o = t.advance(Duration::from_secs(81));
+    assert!(
+        o.msrp
+            .iter()
+            .any(|(_, f)| f.contains("<state>active</state>")),
+        "{o:?}"
+    );
     let doc = "<?xml version='1.0' encoding='UTF-8'?><isComposing xmlns='urn:ietf:params:xml:ns:im-iscomposing'><state>active</state><contenttype>text/plain</contenttype></isComposing>";
     let send = format!(
         "MSRP c0mp0s1n SEND\r\nTo-Path: {ours}\r\nFrom-Path: {PEER_PATH}\r\nMessage-ID: comp1\r\nByte-Range: 1-{n}/{n}\r\nContent-Type: application/im-iscomposing+xml\r\n\r\n{doc}\r\n-------c0mp0s1n$\r\n",
