@@ -25,8 +25,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         tls.acceptor =
             Some(crate::sip::tls::acceptor(cert, key).context("sip.tls_cert / sip.tls_key")?);
     }
-    tls.connector =
-        Some(crate::sip::tls::connector(cfg.sip.tls_ca.as_deref()).context("sip.tls_ca")?);
+    // One acceptor and one connector (certificate and CA files read once) serve SIP and MSRP.
+    let connector = crate::sip::tls::connector(cfg.sip.tls_ca.as_deref()).context("sip.tls_ca")?;
+    tls.connector = Some(connector.clone());
+    let tls_acceptor = tls.acceptor.clone();
     // The outbound proxy, resolved once (a host name by A/AAAA); a TLS proxy is verified by
     // the host name in its URI.
     let proxy = match &cfg.sip.outbound_proxy {
@@ -92,11 +94,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     .await
     .context("starting the MSRP listener")?;
     tracing::info!(addr = %msrp_bound, "MSRP listening");
-    let msrp_tls_port = match (&cfg.msrp.tls_listen, &cfg.sip.tls_cert, &cfg.sip.tls_key) {
-        (Some(l), Some(cert), Some(key)) => {
+    let msrp_tls_port = match (&cfg.msrp.tls_listen, tls_acceptor) {
+        (Some(l), Some(acceptor)) => {
             let addr: std::net::SocketAddr = l.parse().context("msrp.tls_listen")?;
-            let acceptor =
-                crate::sip::tls::acceptor(cert, key).context("sip.tls_cert / sip.tls_key")?;
             let bound = msrp
                 .listen_tls(addr, acceptor)
                 .await
@@ -106,9 +106,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         }
         _ => None,
     };
-    let msrp_connector = std::sync::Arc::new(
-        crate::sip::tls::connector(cfg.sip.tls_ca.as_deref()).context("sip.tls_ca")?,
-    );
+    let msrp_connector = std::sync::Arc::new(connector);
     let (conn_tx, mut conn_rx) = mpsc::channel(1024);
 
     let (ev_tx, mut ev_rx) = mpsc::channel(1024);

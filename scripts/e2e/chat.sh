@@ -18,7 +18,7 @@ dir=$(mktemp -d /tmp/stox-e2e-chat.XXXXXX)
 c2s=$(free_port); comp=$(free_port); sipport=$(free_port); kport=$(free_port); uasport=$(free_port)
 msrpport=$(free_port); peerport=$(free_port)
 secret="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-stox_pid=""; failed=1; passed=0; fails=0
+stox_pid=""; failed=1
 cleanup() {
   [ -n "$stox_pid" ] && kill "$stox_pid" 2>/dev/null || true
   kamailio_stop "$dir"
@@ -27,9 +27,6 @@ cleanup() {
   if [ "$failed" = 0 ] && [ -z "${KEEP_E2E:-}" ]; then rm -rf "$dir"; else log "logs kept in $dir"; fi
 }
 trap cleanup EXIT
-ok() { log "ok   $*"; passed=$((passed + 1)); }
-bad() { log "FAIL $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 prosody_config "$dir" "$c2s" "$comp" "$secret"
 prosody_register "$dir" juliet pass
@@ -37,11 +34,7 @@ prosody_start "$dir"
 wait_port "$c2s" || { log "Prosody did not start"; exit 1; }
 kamailio_start "$dir" "$kport" "127.0.0.1:$sipport" "$sipport" -A WITH_AUTH
 
-cat > "$dir/stox.toml" <<TOML
-[xmpp]
-component = "sip.example.com"
-server = "127.0.0.1:$comp"
-domains = ["example.com"]
+{ stox_xmpp_toml "$comp"; cat <<TOML; } > "$dir/stox.toml"
 [sip]
 domain = "sip.example.com"
 listen = ["udp:127.0.0.1:$sipport", "tcp:127.0.0.1:$sipport"]
@@ -59,11 +52,6 @@ stox_pid=$!
 client() { local jid=$1; shift; "$PY" "$STOX_ROOT/scripts/e2e/xmpp_client.py" "$c2s" "$jid" pass sip.example.com "$@" 2>>"$dir/client.err"; }
 client juliet@example.com wait >/dev/null
 
-sipp_run() { # name scenario target [args]
-  local name=$1 sf=$2 target=$3; shift 3
-  (cd "$dir" && timeout 90 sipp "$target" -sf "$STOX_ROOT/scripts/e2e/sipp/$sf" -i 127.0.0.1 -p "$(free_port)" \
-     -nostdin -timeout 60s -timeout_error -trace_err -trace_msg -message_file "$dir/$name.msg" "$@" >"$dir/sipp-$name.out" 2>&1)
-}
 indent() { sed 's/^/     /' >&2; }
 
 # 1. SIP -> XMPP (RFC 7573 §5): romeo's SIPp INVITEs juliet through Kamailio; msrp_peer.py

@@ -76,3 +76,17 @@ prosody_register() {
 stox_xmpp_toml() {
   printf '[xmpp]\ncomponent = "sip.example.com"\nserver = "127.0.0.1:%s"\ndomains = ["example.com"]\n' "$1"
 }
+
+# Check counters for e2e scripts: ok/bad count into $passed/$fails; check runs a command.
+passed=0; fails=0
+ok() { log "ok   $*"; passed=$((passed + 1)); }
+bad() { log "FAIL $*"; fails=$((fails + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+# sipp_run NAME SCENARIO TARGET [sipp args]: one SIPp client run in $dir, messages traced to
+# $dir/NAME.msg, output in $dir/sipp-NAME.out.
+sipp_run() {
+  local name=$1 sf=$2 target=$3; shift 3
+  (cd "$dir" && timeout 90 sipp "$target" -sf "$STOX_ROOT/scripts/e2e/sipp/$sf" -i 127.0.0.1 -p "$(free_port)" \
+     -nostdin -timeout 60s -timeout_error -trace_err -trace_msg -message_file "$dir/$name.msg" "$@" >"$dir/sipp-$name.out" 2>&1)
+}

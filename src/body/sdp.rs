@@ -186,6 +186,11 @@ impl Sdp {
 /// answerer picks who connects). RFC 7573's examples omit `v=`/`o=`/`s=`/`t=`, which RFC
 /// 4566 requires; they are here.
 pub fn msrp_offer(host: &str, path: &str, accept: &[&str], max_size: u64, tls: bool) -> Sdp {
+    msrp_sdp(host, path, accept.join(" "), "actpass", max_size, tls)
+}
+
+/// One `m=message` session description: ours, as offer or answer.
+fn msrp_sdp(host: &str, path: &str, accept: String, setup: &str, max_size: u64, tls: bool) -> Sdp {
     let ip_kind = if host.contains(':') { "IP6" } else { "IP4" };
     Sdp {
         origin: format!("- {} 1 IN {ip_kind} {host}", std::process::id()),
@@ -200,9 +205,9 @@ pub fn msrp_offer(host: &str, path: &str, accept: &[&str], max_size: u64, tls: b
             formats: vec!["*".into()],
             connection: None,
             attributes: vec![
-                ("accept-types".into(), Some(accept.join(" "))),
+                ("accept-types".into(), Some(accept)),
                 ("path".into(), Some(path.to_string())),
-                ("setup".into(), Some("actpass".into())),
+                ("setup".into(), Some(setup.into())),
                 ("max-size".into(), Some(max_size.to_string())),
             ],
         }],
@@ -249,36 +254,9 @@ pub fn msrp_answer(
     }
     let their_setup = m.attr("setup").unwrap_or("active").to_ascii_lowercase();
     let we_connect = their_setup == "passive";
-    let ip_kind = if host.contains(':') { "IP6" } else { "IP4" };
-    let media = Media {
-        media: "message".into(),
-        port: path_port(path),
-        proto: if tls {
-            "TCP/TLS/MSRP".into()
-        } else {
-            "TCP/MSRP".into()
-        },
-        formats: vec!["*".into()],
-        connection: None,
-        attributes: vec![
-            ("accept-types".into(), Some(common.join(" "))),
-            ("path".into(), Some(path.to_string())),
-            (
-                "setup".into(),
-                Some(if we_connect { "active" } else { "passive" }.into()),
-            ),
-            ("max-size".into(), Some(max_size.to_string())),
-        ],
-    };
+    let setup = if we_connect { "active" } else { "passive" };
     Some((
-        Sdp {
-            origin: format!("- {} 1 IN {ip_kind} {host}", std::process::id()),
-            session_name: "-".into(),
-            connection: Some(format!("IN {ip_kind} {host}")),
-            timing: "0 0".into(),
-            attributes: vec![],
-            media: vec![media],
-        },
+        msrp_sdp(host, path, common.join(" "), setup, max_size, tls),
         we_connect,
     ))
 }

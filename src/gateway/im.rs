@@ -171,6 +171,40 @@ pub struct PageMessage {
     pub call_info: String,
 }
 
+impl PageMessage {
+    /// The request this stanza becomes (MESSAGE in page mode, INVITE for a chat session):
+    /// From with our `tag`, Call-Info, Subject (RFC 7572 §4 Table 1), and `body`. The caller
+    /// adds what belongs to its method (Content-Language, Contact, limits).
+    pub fn request(
+        &self,
+        method: &str,
+        tag: String,
+        call_id: String,
+        cseq: u32,
+        body: (String, Vec<u8>),
+    ) -> crate::sip::ua::Outgoing {
+        let mut from = self.from.clone();
+        from.params.push(("tag".into(), Some(tag)));
+        let mut headers = vec![("Call-Info".to_string(), self.call_info.clone())];
+        if let Some(s) = &self.subject {
+            headers.push(("Subject".into(), s.clone()));
+        }
+        crate::sip::ua::Outgoing {
+            method: method.into(),
+            uri: self.request_uri.clone(),
+            from,
+            to: self.to.clone(),
+            call_id,
+            cseq,
+            headers,
+            body: Some(body),
+            target: None,
+            size_limit: None,
+            routes: None,
+        }
+    }
+}
+
 /// `<message/>` → MESSAGE parts (RFC 7572 §4). `Ok(None)`: nothing to send (no body, e.g.
 /// chat states or receipts only). `Err`: the stanza error to return.
 /// `html`: send an XHTML-IM payload as text/html instead of the plain `<body/>`.

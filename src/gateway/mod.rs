@@ -32,7 +32,7 @@ use crate::msrp::io::{ConnId, MsrpEvent};
 use crate::sip::io::SipIn;
 use crate::sip::message::{NameAddr, Request, Response};
 use crate::sip::transaction::{Dest, TxId};
-use crate::sip::ua::{Outgoing, UaConfig, UaEvent, UserAgent};
+use crate::sip::ua::{UaConfig, UaEvent, UserAgent};
 use crate::xmpp::stanza;
 use address::AddressMap;
 
@@ -370,30 +370,14 @@ impl Core {
             *c
         };
         let tag = self.ua.new_tag();
-        let mut from = page.from.clone();
-        from.params.push(("tag".into(), Some(tag)));
-        let mut headers = vec![("Call-Info".to_string(), page.call_info.clone())];
-        if let Some(s) = &page.subject {
-            headers.push(("Subject".into(), s.clone()));
-        }
+        let body = (page.content_type.into(), page.body.clone().into_bytes());
+        let mut out = page.request("MESSAGE", tag, call_id, cseq, body);
         if let Some(l) = &page.language {
-            headers.push(("Content-Language".into(), l.clone()));
+            out.headers.push(("Content-Language".into(), l.clone()));
         }
-        let out = Outgoing {
-            method: "MESSAGE".into(),
-            uri: page.request_uri.clone(),
-            from,
-            to: page.to.clone(),
-            call_id,
-            cseq,
-            headers,
-            body: Some((page.content_type.into(), page.body.clone().into_bytes())),
-            target: None,
-            // RFC 7572 §6: refuse what would exceed the limit, measured on the wire; the 513
-            // comes back as policy-violation (RFC 7247 Table 3) with the sizes in the text.
-            size_limit: Some(self.sip_message_size),
-            routes: None,
-        };
+        // RFC 7572 §6: refuse what would exceed the limit, measured on the wire; the 513
+        // comes back as policy-violation (RFC 7247 Table 3) with the sizes in the text.
+        out.size_limit = Some(self.sip_message_size);
         let (Some(sender), Some(recipient)) = (m.from.clone(), m.to.clone()) else {
             return;
         };

@@ -161,13 +161,12 @@ pub struct Chat {
     /// The XMPP thread (the Call-ID unless the user's thread was not a SIP word).
     thread: String,
     call_id: String,
-    outgoing: bool,
     phase: Phase,
     /// Our INVITE (client) or theirs (server) while it has no final response.
     invite_tx: Option<TxId>,
     /// The peer's INVITE, kept until we answer it.
     held: Option<(Request, Dest)>,
-    /// Our side of the INVITE for building the dialog from its 2xx.
+    /// Our INVITE, for building the dialog from its 2xx; `Some` exactly when we invited.
     invite_out: Option<Outgoing>,
     dialog: Option<Dialog>,
     /// Our SDP (offer or answer), for re-INVITEs.
@@ -596,58 +595,15 @@ impl Core {
         )
         .to_body();
         let tag = self.ua.new_tag();
-        let mut from = page.from.clone();
-        from.params.push(("tag".into(), Some(tag)));
-        let mut headers = vec![
-            (
-                "Contact".to_string(),
-                contact(self.ua.config(), &page.from.uri, transport),
-            ),
-            ("Call-Info".to_string(), page.call_info.clone()),
-        ];
-        if let Some(s) = &page.subject {
-            headers.push(("Subject".into(), s.clone()));
-        }
-        let out = Outgoing {
-            method: "INVITE".into(),
-            uri: page.request_uri.clone(),
-            from,
-            to: page.to.clone(),
-            call_id: call_id.clone(),
-            cseq: 1,
-            headers,
-            body: Some(("application/sdp".into(), offer.clone().into_bytes())),
-            target: None,
-            size_limit: None,
-            routes: None,
-        };
-        let chat = Chat {
-            user,
-            peer,
-            thread,
-            call_id,
-            outgoing: true,
-            phase: Phase::Inviting,
-            invite_tx: None,
-            held: None,
-            invite_out: Some(out.clone()),
-            dialog: None,
-            local_sdp: offer,
-            msrp,
-            conn: None,
-            we_connect: false,
-            queue: VecDeque::from([m]),
-            sent: HashMap::new(),
-            received: VecDeque::new(),
-            composing_out: None,
-            refresh_at: None,
-            state_in: None,
-            composing_until: None,
-            last_activity: now,
-            deadline: None,
-            armed: None,
-            transport,
-        };
+        let body = ("application/sdp".to_string(), offer.clone().into_bytes());
+        let mut out = page.request("INVITE", tag, call_id.clone(), 1, body);
+        out.headers.push((
+            "Contact".to_string(),
+            contact(self.ua.config(), &page.from.uri, transport),
+        ));
+        let mut chat = Chat::new(user, peer, thread, call_id, offer, msrp, transport, now);
+        chat.invite_out = Some(out.clone());
+        chat.queue.push_back(m);
         let id = self.chats.insert(chat);
         let tx = self.ua.send_request(now, out);
         if let Some(c) = self.chats.map.get_mut(&id) {
@@ -898,33 +854,20 @@ impl Core {
             );
             return refuse(self, 488, &[("Warning", w)]);
         }
-        let chat = Chat {
+        let call_id = req.call_id().to_string();
+        let mut chat = Chat::new(
             user,
             peer,
-            thread: req.call_id().to_string(),
-            call_id: req.call_id().to_string(),
-            outgoing: false,
-            phase: Phase::Inviting,
-            invite_tx: Some(tx),
-            held: Some((req.clone(), from)),
-            invite_out: None,
-            dialog: None,
-            local_sdp: answer.to_body(),
+            call_id.clone(),
+            call_id,
+            answer.to_body(),
             msrp,
-            conn: None,
-            we_connect,
-            queue: VecDeque::new(),
-            sent: HashMap::new(),
-            received: VecDeque::new(),
-            composing_out: None,
-            refresh_at: None,
-            state_in: None,
-            composing_until: None,
-            last_activity: now,
-            deadline: None,
-            armed: None,
-            transport: from.transport,
-        };
+            from.transport,
+            now,
+        );
+        chat.invite_tx = Some(tx);
+        chat.held = Some((req.clone(), from));
+        chat.we_connect = we_connect;
         let id = self.chats.insert(chat);
         self.chats.by_tx.insert(tx, id);
         if self.link_up {
@@ -1071,7 +1014,7 @@ impl Core {
             return;
         };
         tracing::debug!(chat = id, ?why, call_id = %c.call_id, "chat session ends");
-        if c.phase == Phase::Inviting && c.outgoing {
+        if c.phase == Phase::Inviting && c.invite_out.is_some() {
             // Our INVITE is pending: CANCEL it; the session lingers (Cancelled) until the
             // final response, so that a crossing 2xx is ACKed and BYEd.
             if let Some(tx) = c.invite_tx {
@@ -1088,7 +1031,7 @@ impl Core {
             }
         }
         if c.phase == Phase::Inviting
-            && !c.outgoing
+            && c.invite_out.is_none()
             && let (Some((req, _)), Some(tx)) = (c.held.take(), c.invite_tx)
         {
             let code = match why {
@@ -1571,6 +1514,47 @@ impl Core {
 }
 
 impl Chat {
+    /// A session in its first phase (an INVITE pending either way); the callers set what
+    /// differs between inviting and being invited.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        user: Jid,
+        peer: Jid,
+        thread: String,
+        call_id: String,
+        local_sdp: String,
+        msrp: Session,
+        transport: Transport,
+        now: Instant,
+    ) -> Chat {
+        Chat {
+            user,
+            peer,
+            thread,
+            call_id,
+            phase: Phase::Inviting,
+            invite_tx: None,
+            held: None,
+            invite_out: None,
+            dialog: None,
+            local_sdp,
+            msrp,
+            conn: None,
+            we_connect: false,
+            queue: VecDeque::new(),
+            sent: HashMap::new(),
+            received: VecDeque::new(),
+            composing_out: None,
+            refresh_at: None,
+            state_in: None,
+            composing_until: None,
+            last_activity: now,
+            deadline: None,
+            armed: None,
+            transport,
+        }
+    }
+
     /// Sends an isComposing document (no reports), arming the refresh of an `active` one a
     /// little before the interval it announces.
     fn send_composing(&mut self, now: Instant, doc: &iscomposing::IsComposing) {

@@ -67,25 +67,7 @@ pub async fn bind(
         idle,
         shutdown,
     };
-    let acc = io.clone();
-    tokio::spawn(async move {
-        let mut stop = acc.shutdown.clone();
-        loop {
-            tokio::select! {
-                r = l.accept() => match r {
-                    Ok((s, peer)) => {
-                        let _ = s.set_nodelay(true);
-                        acc.serve(s, peer);
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "MSRP accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-                _ = stop.changed() => return,
-            }
-        }
-    });
+    io.spawn_accept(l, None);
     Ok((io, bound))
 }
 
@@ -124,6 +106,13 @@ impl MsrpIo {
     ) -> std::io::Result<SocketAddr> {
         let l = TcpListener::bind(addr).await?;
         let bound = l.local_addr()?;
+        self.spawn_accept(l, Some(acceptor));
+        Ok(bound)
+    }
+
+    /// Accepts connections until shutdown; with `tls`, each one first completes a handshake
+    /// (in its own task, so a slow client holds up nobody).
+    fn spawn_accept(&self, l: TcpListener, tls: Option<TlsAcceptor>) {
         let io = self.clone();
         tokio::spawn(async move {
             let mut stop = io.shutdown.clone();
@@ -132,18 +121,25 @@ impl MsrpIo {
                     r = l.accept() => match r {
                         Ok((s, peer)) => {
                             let _ = s.set_nodelay(true);
-                            let (io, acceptor) = (io.clone(), acceptor.clone());
-                            tokio::spawn(async move {
-                                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(s)).await {
-                                    Ok(Ok(tls)) => {
-                                        io.serve_tls(tls, peer);
-                                    }
-                                    _ => tracing::info!(%peer, "MSRP TLS handshake failed"),
+                            match tls.clone() {
+                                None => {
+                                    io.serve(s, peer);
                                 }
-                            });
+                                Some(acceptor) => {
+                                    let io = io.clone();
+                                    tokio::spawn(async move {
+                                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(s)).await {
+                                            Ok(Ok(tls)) => {
+                                                io.serve_tls(tls, peer);
+                                            }
+                                            _ => tracing::info!(%peer, "MSRP TLS handshake failed"),
+                                        }
+                                    });
+                                }
+                            }
                         }
                         Err(e) => {
-                            tracing::warn!(error = %e, "MSRP TLS accept failed");
+                            tracing::warn!(error = %e, "MSRP accept failed");
                             tokio::time::sleep(Duration::from_millis(50)).await;
                         }
                     },
@@ -151,7 +147,6 @@ impl MsrpIo {
                 }
             }
         });
-        Ok(bound)
     }
 
     /// Opens a TLS connection to `peer`, verified by its IP address (the path names no host).
