@@ -394,22 +394,27 @@ impl Core {
         );
     }
 
-    fn on_sip_response(&mut self, tx: TxId, resp: &Response) {
-        if resp.code < 200 {
-            return;
-        }
-        let contact = resp
-            .headers
+    /// A failure response's Contact as the `xmpp:` address RFC 7247 Table 3 puts into
+    /// `<gone/>` / `<redirect/>` (only failures need it: not computed for every 2xx).
+    fn failure_contact(&self, resp: &Response) -> Option<String> {
+        resp.headers
             .values("Contact")
             .first()
             .and_then(|c| NameAddr::parse(c))
             .and_then(|na| address::SipAddress::parse(&na.uri).ok())
             .and_then(|a| self.addresses.sip_to_jid(&a).ok())
-            .map(|j| format!("xmpp:{}", j.to_bare()));
+            .map(|j| format!("xmpp:{}", j.to_bare()))
+    }
+
+    fn on_sip_response(&mut self, tx: TxId, resp: &Response) {
+        if resp.code < 200 {
+            return;
+        }
         if resp.code < 300 {
             self.x2s.remove(&tx);
             return;
         }
+        let contact = self.failure_contact(resp);
         self.on_sip_failure(tx, resp.code, &resp.reason, contact.as_deref());
     }
 

@@ -626,11 +626,7 @@ impl Core {
             if let Some(c) = self.chats.map.get_mut(&id) {
                 c.invite_tx = None;
             }
-            let contact = resp
-                .headers
-                .get("Contact")
-                .and_then(NameAddr::parse)
-                .map(|n| n.uri);
+            let contact = self.failure_contact(resp);
             self.invite_failed(now, id, resp.code, &resp.reason, contact.as_deref());
             return true;
         }
@@ -673,13 +669,7 @@ impl Core {
             }
             self.chats.page_peers.insert(key, now + PAGE_MEMORY);
         }
-        let contact = contact.and_then(|u| {
-            super::address::SipAddress::parse(u)
-                .ok()
-                .and_then(|a| self.addresses.sip_to_jid(&a).ok())
-                .map(|j| format!("xmpp:{}", j.to_bare()))
-        });
-        self.fail_queue(now, id, code, reason, contact.as_deref());
+        self.fail_queue(now, id, code, reason, contact);
         self.chats.remove(id);
     }
 
