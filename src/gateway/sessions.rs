@@ -20,7 +20,7 @@
 //! [`super::Output`]s and come back as [`super::Input`]s; every timer is a deadline in one
 //! ordered set, so a tick costs O(log n) whatever the number of sessions.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -197,7 +197,8 @@ pub struct Chats {
     map: HashMap<ChatId, Chat>,
     next: ChatId,
     /// (user bare JID, peer bare JID) → sessions.
-    by_pair: HashMap<(String, String), Vec<ChatId>>,
+    /// Ordered, so that one user's sessions are a range (unavailable presence).
+    by_pair: BTreeMap<(String, String), Vec<ChatId>>,
     /// (Call-ID, our tag) → session.
     by_dialog: HashMap<(String, String), ChatId>,
     by_tx: HashMap<TxId, ChatId>,
@@ -219,7 +220,7 @@ impl Chats {
             cfg,
             map: HashMap::new(),
             next: 1,
-            by_pair: HashMap::new(),
+            by_pair: BTreeMap::new(),
             by_dialog: HashMap::new(),
             by_tx: HashMap::new(),
             by_session: HashMap::new(),
@@ -1278,11 +1279,12 @@ impl Core {
 
     /// The XMPP user's resource went offline: its sessions end (RFC 7573 §6.1 spirit).
     pub(super) fn chat_unavailable(&mut self, now: Instant, user: &Jid) {
+        let bare = user.to_bare().to_string();
         let pairs: Vec<ChatId> = self
             .chats
             .by_pair
-            .iter()
-            .filter(|((u, _), _)| *u == user.to_bare().to_string())
+            .range((bare.clone(), String::new())..)
+            .take_while(|((u, _), _)| *u == bare)
             .flat_map(|(_, v)| v.iter().copied())
             .collect();
         for id in pairs {
