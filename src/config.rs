@@ -15,6 +15,9 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub use crate::msrp::session::FailureReport;
+pub use crate::sip::Transport;
+
 /// Root of the configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,12 +44,54 @@ pub struct ImConfig {
     /// What an XHTML-IM message becomes in SIP: `plain` (the `<body/>`, text/plain) or
     /// `html` (the XHTML-IM body as text/html).
     #[serde(default = "default_xhtml")]
-    pub xhtml_to_sip: String,
+    pub xhtml_to_sip: XhtmlToSip,
     /// `type='chat'` messages towards SIP (RFC 7573): `auto` opens an MSRP session and falls
     /// back to page mode when the peer refuses sessions; `msrp` never falls back (errors go
     /// back to the sender); `page` always uses MESSAGE.
     #[serde(default = "default_chat_mode")]
-    pub chat_mode: String,
+    pub chat_mode: ChatMode,
+}
+
+choice! {
+    /// `im.xhtml_to_sip`: what an XHTML-IM message becomes in SIP.
+    pub enum XhtmlToSip, "is neither 'plain' nor 'html'" {
+        /// The `<body/>` as text/plain.
+        Plain = "plain",
+        /// The XHTML-IM body as text/html.
+        Html = "html",
+    }
+}
+
+choice! {
+    /// `im.chat_mode`: how `type='chat'` messages reach SIP (RFC 7573 or RFC 7572).
+    pub enum ChatMode, "is not one of auto, msrp, page" {
+        /// MSRP session, page mode when the peer refuses sessions.
+        Auto = "auto",
+        /// MSRP session only; errors go back to the sender.
+        Msrp = "msrp",
+        /// Always MESSAGE.
+        Page = "page",
+    }
+}
+
+choice! {
+    /// `sip.untrusted`: what SIP from a source outside `sip.trusted_peers` gets.
+    pub enum Untrusted, "is neither 'reject' nor 'drop'" {
+        /// 403 Forbidden.
+        Reject = "reject",
+        /// Nothing.
+        Drop = "drop",
+    }
+}
+
+choice! {
+    /// `log.format`.
+    pub enum LogFormat, "is neither 'text' nor 'json'" {
+        /// Human-readable lines.
+        Text = "text",
+        /// One JSON object per line.
+        Json = "json",
+    }
 }
 
 impl Default for ImConfig {
@@ -58,8 +103,8 @@ impl Default for ImConfig {
     }
 }
 
-fn default_xhtml() -> String {
-    "plain".into()
+fn default_xhtml() -> XhtmlToSip {
+    XhtmlToSip::Plain
 }
 
 /// The XEP-0114 link and the XMPP side of the gateway.
@@ -114,7 +159,7 @@ pub struct SipConfig {
     pub trusted_peers: Vec<String>,
     /// What to do with SIP from an untrusted source: `reject` (403) or `drop`.
     #[serde(default = "default_untrusted")]
-    pub untrusted: String,
+    pub untrusted: Untrusted,
     /// SIP domains other than `domain` that XMPP users may reach through escaped JIDs
     /// (`romeo\40example.org@sip.example.com`); `"*"` allows any.
     #[serde(default = "default_remote_domains")]
@@ -210,7 +255,7 @@ pub struct MsrpConfig {
     /// `Failure-Report` on the SENDs we originate: `no` (RFC 7573 §7 SHOULD), `partial` or
     /// `yes` (then MSRP errors come back to the XMPP sender as message errors).
     #[serde(default = "default_failure_report")]
-    pub failure_report: String,
+    pub failure_report: FailureReport,
     /// While the XMPP link is down, incoming chat INVITEs wait this long for it (then 480).
     #[serde(default = "default_invite_hold")]
     pub invite_hold_secs: u64,
@@ -248,14 +293,14 @@ fn default_chat_idle() -> u64 {
 fn default_msrp_connect() -> u64 {
     30
 }
-fn default_failure_report() -> String {
-    "no".into()
+fn default_failure_report() -> FailureReport {
+    FailureReport::No
 }
 fn default_invite_hold() -> u64 {
     10
 }
-fn default_chat_mode() -> String {
-    "auto".into()
+fn default_chat_mode() -> ChatMode {
+    ChatMode::Auto
 }
 
 /// `sip:user@<sip_domain>` ⇄ `user@<xmpp_domain>`, for XMPP domains that SIP knows by
@@ -297,7 +342,7 @@ pub struct LogConfig {
     pub level: String,
     /// `text` or `json`.
     #[serde(default = "default_log_format")]
-    pub format: String,
+    pub format: LogFormat,
 }
 
 impl Default for LogConfig {
@@ -333,8 +378,8 @@ fn default_sip_listen() -> Vec<String> {
 fn default_trusted() -> Vec<String> {
     vec!["127.0.0.0/8".into(), "::1/128".into()]
 }
-fn default_untrusted() -> String {
-    "reject".into()
+fn default_untrusted() -> Untrusted {
+    Untrusted::Reject
 }
 fn default_remote_domains() -> Vec<String> {
     vec!["*".into()]
@@ -366,8 +411,8 @@ fn default_sip_message_size() -> usize {
 fn default_log_level() -> String {
     "info".into()
 }
-fn default_log_format() -> String {
-    "text".into()
+fn default_log_format() -> LogFormat {
+    LogFormat::Text
 }
 
 /// One problem with the configuration, tied to the key that has it.
@@ -396,24 +441,6 @@ impl fmt::Display for ConfigErrors {
             write!(f, "{p}")?;
         }
         Ok(())
-    }
-}
-
-/// SIP transports stox can listen on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    Udp,
-    Tcp,
-    Tls,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        }
     }
 }
 
@@ -486,6 +513,31 @@ impl Config {
             .add_source(environment)
             .build()
             .map_err(|e| one("config", e.to_string()))?;
+        // The one-word keys are checked together first, so that `--check` lists every bad
+        // choice at once (typed deserialization stops at the first).
+        type Check = fn(String) -> Result<(), String>;
+        let choices: [(&str, Check); 5] = [
+            ("sip.untrusted", |s| Untrusted::try_from(s).map(drop)),
+            ("im.chat_mode", |s| ChatMode::try_from(s).map(drop)),
+            ("im.xhtml_to_sip", |s| XhtmlToSip::try_from(s).map(drop)),
+            ("msrp.failure_report", |s| {
+                FailureReport::try_from(s).map(drop)
+            }),
+            ("log.format", |s| LogFormat::try_from(s).map(drop)),
+        ];
+        let bad_choices: Vec<ConfigProblem> = choices
+            .iter()
+            .filter_map(|(key, check)| {
+                let problem = check(built.get_string(key).ok()?).err()?;
+                Some(ConfigProblem {
+                    key: key.to_string(),
+                    problem,
+                })
+            })
+            .collect();
+        if !bad_choices.is_empty() {
+            return Err(ConfigErrors(bad_choices));
+        }
         let cfg: Config = built
             .try_deserialize()
             .map_err(|e| one(&error_key(&e), e.to_string()))?;
@@ -608,12 +660,6 @@ impl Config {
                 );
             }
         }
-        if !matches!(self.sip.untrusted.as_str(), "reject" | "drop") {
-            bad(
-                "sip.untrusted",
-                format!("'{}' is neither 'reject' nor 'drop'", self.sip.untrusted),
-            );
-        }
         for d in &self.sip.remote_domains {
             if d != "*"
                 && let Err(e) = check_domain(d)
@@ -696,21 +742,6 @@ impl Config {
                 );
             }
         }
-        if !matches!(self.im.chat_mode.as_str(), "auto" | "msrp" | "page") {
-            bad(
-                "im.chat_mode",
-                format!("'{}' is not one of auto, msrp, page", self.im.chat_mode),
-            );
-        }
-        if !matches!(self.msrp.failure_report.as_str(), "no" | "partial" | "yes") {
-            bad(
-                "msrp.failure_report",
-                format!(
-                    "'{}' is not one of no, partial, yes",
-                    self.msrp.failure_report
-                ),
-            );
-        }
         if !(64..=1_048_576).contains(&self.msrp.chunk_bytes) {
             bad("msrp.chunk_bytes", "must be between 64 and 1048576".into());
         }
@@ -726,12 +757,6 @@ impl Config {
                 bad(k, "must be at least 1".into());
             }
         }
-        if !matches!(self.im.xhtml_to_sip.as_str(), "plain" | "html") {
-            bad(
-                "im.xhtml_to_sip",
-                format!("'{}' is neither 'plain' nor 'html'", self.im.xhtml_to_sip),
-            );
-        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             bad(
                 "log.level",
@@ -739,12 +764,6 @@ impl Config {
                     "'{}' is not a log filter (e.g. info, stox=debug)",
                     self.log.level
                 ),
-            );
-        }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            bad(
-                "log.format",
-                format!("'{}' is neither 'text' nor 'json'", self.log.format),
             );
         }
 

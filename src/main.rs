@@ -87,7 +87,7 @@ fn init_logging(cfg: &Config) {
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    if cfg.log.format == "json" {
+    if cfg.log.format == stox::config::LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();

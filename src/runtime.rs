@@ -256,9 +256,9 @@ fn resolve(
             }
         }
         let transport = lookup.transport.map(|t| match t {
-            crate::config::Transport::Udp => T::Udp,
-            crate::config::Transport::Tcp => T::Tcp,
-            crate::config::Transport::Tls => T::Tls,
+            crate::sip::Transport::Udp => T::Udp,
+            crate::sip::Transport::Tcp => T::Tcp,
+            crate::sip::Transport::Tls => T::Tls,
         });
         let domain = rsipstack::sip::Domain(lookup.host.clone());
         let result = tokio::time::timeout(
@@ -277,9 +277,9 @@ fn resolve(
                 .into_iter()
                 .filter_map(|t| {
                     let transport = match t.transport {
-                        T::Udp => crate::config::Transport::Udp,
-                        T::Tcp => crate::config::Transport::Tcp,
-                        T::Tls => crate::config::Transport::Tls,
+                        T::Udp => crate::sip::Transport::Udp,
+                        T::Tcp => crate::sip::Transport::Tcp,
+                        T::Tls => crate::sip::Transport::Tls,
                         _ => return None,
                     };
                     Some(Dest {

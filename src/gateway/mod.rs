@@ -36,17 +36,7 @@ use crate::sip::ua::{UaConfig, UaEvent, UserAgent};
 use crate::xmpp::stanza;
 use address::AddressMap;
 
-/// A stanza that arrived but could not be parsed; enough is kept to bounce it.
-#[derive(Debug, Clone)]
-pub struct InvalidStanza {
-    /// `message`, `presence` or `iq`.
-    pub kind: String,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub id: Option<String>,
-    pub type_: Option<String>,
-    pub reason: String,
-}
+pub use crate::xmpp::stanza::{InvalidStanza, StanzaKind};
 
 /// Everything that can happen to the core.
 #[derive(Debug)]
@@ -178,7 +168,7 @@ impl Core {
             link_up: false,
             metrics: Metrics::default(),
             sip_message_size: cfg.limits.sip_message_size,
-            xhtml_to_sip: cfg.im.xhtml_to_sip == "html",
+            xhtml_to_sip: cfg.im.xhtml_to_sip == crate::config::XhtmlToSip::Html,
             x2s: HashMap::new(),
             s2x: HashMap::new(),
             delivered: HashMap::new(),
@@ -567,12 +557,12 @@ impl Core {
             DefinedCondition::BadRequest,
             format!("malformed {}: {}", bad.kind, bad.reason),
         );
-        match bad.kind.as_str() {
-            "iq" => {
+        match bad.kind {
+            StanzaKind::Iq => {
                 let id = bad.id.unwrap_or_default();
                 self.emit(stanza::iq_error(Some(from), to, id, err));
             }
-            "presence" => {
+            StanzaKind::Presence => {
                 let mut p = Presence::new(PresenceType::Error);
                 p.from = to;
                 p.to = Some(from);
@@ -580,7 +570,7 @@ impl Core {
                 p.payloads.push(err.into());
                 self.emit(p);
             }
-            _ => {
+            StanzaKind::Message => {
                 let mut m = Message::new(Some(from));
                 m.from = to;
                 m.id = bad.id.map(xmpp_parsers::message::Id);
@@ -807,7 +797,7 @@ mod tests {
 
     fn sip_in(c: &mut Core, msg: &str) -> Vec<String> {
         let from = Dest {
-            transport: crate::config::Transport::Udp,
+            transport: crate::sip::Transport::Udp,
             addr: "127.0.0.1:5060".parse().unwrap(),
         };
         c.handle_input(

@@ -34,11 +34,12 @@ use super::chat::{self, Inbound, MsrpIn, Outbound};
 use super::{Core, Output, errors, im};
 use crate::body::iscomposing;
 use crate::body::sdp::{self, Sdp};
-use crate::config::{Config, Transport};
+use crate::config::Config;
 use crate::msrp::codec::Frame;
 use crate::msrp::io::{ConnId, MsrpEvent};
-use crate::msrp::session::{Event as MsrpSessionEvent, Session, SessionConfig};
+use crate::msrp::session::{Event as MsrpSessionEvent, FailureReport, Session, SessionConfig};
 use crate::msrp::uri::{MsrpUri, new_session_id};
+use crate::sip::Transport;
 use crate::sip::dialog::{Dialog, InDialog};
 use crate::sip::message::{Headers, NameAddr, Request, Response};
 use crate::sip::transaction::{Dest, TxId};
@@ -58,12 +59,7 @@ const RECEIVED_MEMORY: usize = 64;
 /// Accepted MSRP connections not yet bound to a session by their first SEND.
 const MAX_UNBOUND: usize = 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Auto,
-    Msrp,
-    Page,
-}
+pub use crate::config::ChatMode as Mode;
 
 /// Chat settings, from `[msrp]` and `im.chat_mode`.
 #[derive(Debug, Clone)]
@@ -78,7 +74,7 @@ pub struct ChatConfig {
     pub max_sessions: usize,
     pub idle: Duration,
     pub connect_timeout: Duration,
-    pub failure_report: &'static str,
+    pub failure_report: FailureReport,
     pub hold: Duration,
 }
 
@@ -97,11 +93,7 @@ impl ChatConfig {
                 _ => sip_host.trim_matches(|c| c == '[' || c == ']').to_string(),
             });
         ChatConfig {
-            mode: match cfg.im.chat_mode.as_str() {
-                "msrp" => Mode::Msrp,
-                "page" => Mode::Page,
-                _ => Mode::Auto,
-            },
+            mode: cfg.im.chat_mode,
             host,
             port: listen.map(|l| l.port()).unwrap_or(2855),
             tls_port: cfg
@@ -119,11 +111,7 @@ impl ChatConfig {
             max_sessions: cfg.msrp.max_sessions,
             idle: Duration::from_secs(cfg.msrp.idle_secs),
             connect_timeout: Duration::from_secs(cfg.msrp.connect_timeout_secs),
-            failure_report: match cfg.msrp.failure_report.as_str() {
-                "yes" => "yes",
-                "partial" => "partial",
-                _ => "no",
-            },
+            failure_report: cfg.msrp.failure_report,
             hold: Duration::from_secs(cfg.msrp.invite_hold_secs),
         }
     }
@@ -1558,7 +1546,7 @@ impl Chat {
             iscomposing::CONTENT_TYPE,
             doc.to_body().as_bytes(),
             false,
-            "no",
+            FailureReport::No,
         );
         self.refresh_at = doc
             .refresh

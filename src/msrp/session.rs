@@ -66,11 +66,23 @@ pub enum Event {
     },
 }
 
+choice! {
+    /// `Failure-Report` (RFC 4975 §7.1.2), also the `msrp.failure_report` config key.
+    pub enum FailureReport, "is not one of no, partial, yes" {
+        /// No response or REPORT wanted.
+        No = "no",
+        /// Only failures are answered.
+        Partial = "partial",
+        /// Every SEND is answered (the default when the header is absent).
+        Yes = "yes",
+    }
+}
+
 struct Pending {
     message_id: String,
     deadline: Instant,
     /// `no`: no response expected; `partial`: only failures are answered.
-    failure_report: &'static str,
+    failure_report: FailureReport,
 }
 
 pub struct Session {
@@ -143,14 +155,14 @@ impl Session {
         content_type: &str,
         body: &[u8],
         success_report: bool,
-        failure_report: &'static str,
+        failure_report: FailureReport,
     ) {
         let mut extra = vec![];
         if success_report {
             extra.push(("Success-Report", "yes".to_string()));
         }
-        if failure_report != "yes" {
-            extra.push(("Failure-Report", failure_report.to_string()));
+        if failure_report != FailureReport::Yes {
+            extra.push(("Failure-Report", failure_report.as_str().to_string()));
         }
         let to = self.to_path();
         let from = self.local.to_string();
@@ -172,7 +184,7 @@ impl Session {
             chunk,
         );
         for f in frames {
-            if failure_report != "no" {
+            if failure_report != FailureReport::No {
                 let deadline = now + self.cfg.transaction_timeout;
                 self.pending.insert(
                     f.tid.clone(),
@@ -248,13 +260,16 @@ impl Session {
     }
 
     fn on_send(&mut self, f: Frame) {
+        // An unknown value counts as the default (`yes`).
         let failure_report = f
             .header("Failure-Report")
-            .unwrap_or("yes")
-            .to_ascii_lowercase();
+            .and_then(|v| FailureReport::parse(v.trim()))
+            .unwrap_or(FailureReport::Yes);
         let answer = |s: &mut Session, code: u16, comment: &str| {
             // RFC 4975 §7.2: no response with Failure-Report: no; only failures with partial.
-            if failure_report == "no" || (failure_report == "partial" && code == 200) {
+            if failure_report == FailureReport::No
+                || (failure_report == FailureReport::Partial && code == 200)
+            {
                 return;
             }
             s.respond(&f, code, comment);
@@ -313,7 +328,7 @@ impl Session {
                     content_type,
                     body,
                     success_report,
-                    failure_report: failure_report != "no",
+                    failure_report: failure_report != FailureReport::No,
                 });
             }
         }
@@ -352,7 +367,7 @@ impl Session {
             self.deadlines.remove(&(at, tid.clone()));
             if let Some(p) = self.pending.remove(&tid) {
                 // No answer: a failure when one was promised (yes), success otherwise.
-                if p.failure_report == "yes" {
+                if p.failure_report == FailureReport::Yes {
                     self.events.push_back(Event::SendFailed {
                         message_id: p.message_id,
                         code: 408,
@@ -490,7 +505,7 @@ mod tests {
             "text/plain",
             &body,
             true,
-            "yes",
+            FailureReport::Yes,
         );
         let sent: Vec<Frame> = events(&mut s)
             .into_iter()
@@ -527,7 +542,15 @@ mod tests {
             }]
         );
         // an error response fails the message
-        s.send(now, None, "m2", "text/plain", b"hi", false, "yes");
+        s.send(
+            now,
+            None,
+            "m2",
+            "text/plain",
+            b"hi",
+            false,
+            FailureReport::Yes,
+        );
         let Event::Transmit(b) = &events(&mut s)[0] else {
             panic!()
         };
@@ -545,7 +568,15 @@ mod tests {
             }]
         );
         // Failure-Report: no → no transaction to wait for
-        s.send(now, None, "m3", "text/plain", b"hi", false, "no");
+        s.send(
+            now,
+            None,
+            "m3",
+            "text/plain",
+            b"hi",
+            false,
+            FailureReport::No,
+        );
         events(&mut s);
         assert_eq!(s.poll_timeout(), None);
     }

@@ -8,7 +8,7 @@ use hickory_resolver::TokioResolver;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
 use super::transaction::Dest;
-use crate::config::Transport;
+use crate::sip::Transport;
 
 /// A resolver for the NAPTR chain: the system's configuration, or these servers.
 pub fn resolver(servers: &[SocketAddr]) -> Result<TokioResolver, String> {

@@ -10,3 +10,25 @@ pub mod subscription;
 pub mod tls;
 pub mod transaction;
 pub mod ua;
+
+/// SIP transports stox can listen on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// RFC 768
+    Udp,
+    /// RFC 793
+    Tcp,
+    /// TCP with TLS (RFC 3261 §26.2)
+    Tls,
+}
+
+impl Transport {
+    /// The lower-case name used in listen entries and `transport=` parameters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+}

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::message::{Headers, Message, NameAddr, Request, Response, Via};
-use crate::config::Transport;
+use crate::sip::Transport;
 
 /// Where bytes go (or came from). Stream transports reuse the connection to `addr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

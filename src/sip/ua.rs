@@ -22,7 +22,8 @@ use rand::{Rng, SeedableRng};
 use super::auth::{self, Challenge};
 use super::message::{self, Headers, Message, NameAddr, Request, Response, reason_phrase};
 use super::transaction::{Dest, Timers, TransactionLayer, TxId, TxOutput};
-use crate::config::{Config, Transport};
+use crate::config::Config;
+use crate::sip::Transport;
 
 /// Settings of the UA core, derived from the config.
 #[derive(Debug, Clone)]
@@ -59,7 +60,7 @@ impl UaConfig {
         let outbound_proxy = cfg.sip.outbound_proxy.as_deref().and_then(proxy_dest);
         UaConfig {
             trusted: cfg.trusted_peers(),
-            drop_untrusted: cfg.sip.untrusted == "drop",
+            drop_untrusted: cfg.sip.untrusted == crate::config::Untrusted::Drop,
             public_host,
             ports: listens
                 .iter()

@@ -36,8 +36,8 @@ use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stream_error::{DefinedCondition as StreamCondition, StreamError};
 
 use super::backoff::Backoff;
+use super::stanza::InvalidStanza;
 use crate::config::{Config, Secret};
-use crate::gateway::InvalidStanza;
 
 type Stream = tokio_xmpp::xmlstream::XmppStream<BufStream<TcpStream>>;
 
@@ -354,7 +354,7 @@ async fn session(
                 }
                 Some(Ok(FallibleStreamElement::Err(StreamElementError::InvalidStanza { name, header, error, .. }))) => {
                     let bad = InvalidStanza {
-                        kind: name.to_string(),
+                        kind: name.to_string().as_str().into(),
                         from: header.from,
                         to: header.to,
                         id: header.id,

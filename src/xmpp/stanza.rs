@@ -6,6 +6,63 @@ use xmpp_parsers::message::{Message, MessageType};
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
+/// Which of the three stanzas an [`InvalidStanza`] was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StanzaKind {
+    /// `<message/>`
+    Message,
+    /// `<presence/>`
+    Presence,
+    /// `<iq/>`
+    Iq,
+}
+
+impl StanzaKind {
+    /// The element name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StanzaKind::Message => "message",
+            StanzaKind::Presence => "presence",
+            StanzaKind::Iq => "iq",
+        }
+    }
+}
+
+/// The stream layer only reports `message`, `presence` and `iq`; anything else is treated
+/// like a message (answered with a message error).
+impl From<&str> for StanzaKind {
+    fn from(name: &str) -> Self {
+        match name {
+            "iq" => StanzaKind::Iq,
+            "presence" => StanzaKind::Presence,
+            _ => StanzaKind::Message,
+        }
+    }
+}
+
+impl std::fmt::Display for StanzaKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stanza that arrived but could not be parsed; enough is kept to bounce it.
+#[derive(Debug, Clone)]
+pub struct InvalidStanza {
+    /// Which stanza it was.
+    pub kind: StanzaKind,
+    /// Its `from`, `to`, `id` and `type` attributes as received.
+    pub from: Option<String>,
+    /// See `from`.
+    pub to: Option<String>,
+    /// See `from`.
+    pub id: Option<String>,
+    /// See `from`.
+    pub type_: Option<String>,
+    /// Why it did not parse.
+    pub reason: String,
+}
+
 pub const NS_GATEWAY: &str = "jabber:iq:gateway";
 pub const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
