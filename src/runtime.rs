@@ -78,7 +78,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
                 .ok()
         },
     });
-    let (dns_tx, mut dns_rx) = mpsc::channel::<(u64, Result<Vec<Dest>, String>)>(256);
+    let (dns_tx, mut dns_rx) =
+        mpsc::channel::<(crate::sip::ua::LookupId, Result<Vec<Dest>, String>)>(256);
 
     // MSRP: one listener for every chat session (RFC 4975 §5.4); idle connections outlive
     // the chat idle timer, which ends sessions properly (BYE) first.
@@ -151,8 +152,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
                     core.handle_input(Instant::now(), Input::SipUnreachable { to, reason });
                 }
             },
-            Some((ticket, result)) = dns_rx.recv() => {
-                core.handle_input(Instant::now(), Input::Resolved { ticket, result });
+            Some((id, result)) = dns_rx.recv() => {
+                core.handle_input(Instant::now(), Input::Resolved { id, result });
             }
             Some(ev) = msrp_rx.recv() => {
                 if let crate::msrp::io::MsrpEvent::Frame { conn, frame } = &ev {
@@ -222,7 +223,7 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-type DnsReply = mpsc::Sender<(u64, Result<Vec<Dest>, String>)>;
+type DnsReply = mpsc::Sender<(crate::sip::ua::LookupId, Result<Vec<Dest>, String>)>;
 
 /// RFC 3263: NAPTR with our own hickory resolver, then rsipstack's SRV → A/AAAA.
 struct Dns {
@@ -233,7 +234,7 @@ struct Dns {
 fn resolve(
     resolver: &std::sync::Arc<Dns>,
     tx: &DnsReply,
-    ticket: u64,
+    ticket: crate::sip::ua::LookupId,
     lookup: crate::sip::ua::Lookup,
 ) {
     use rsipstack::sip::Transport as T;
@@ -327,7 +328,7 @@ fn drain(core: &mut Core, io: &Io<'_>) {
                 let result = link.try_send(s).map_err(Box::new);
                 core.handle_input(Instant::now(), Input::Queued(ticket, result));
             }
-            Output::Resolve { ticket, lookup } => resolve(resolver, dns, ticket, lookup),
+            Output::Resolve { id, lookup } => resolve(resolver, dns, id, lookup),
             Output::Sip { to, bytes } => {
                 tracing::trace!(target: "stox::sip::wire", to = %to.addr, transport = to.transport.as_str(), "send\n{}", String::from_utf8_lossy(&bytes));
                 sip.send(to, bytes)

@@ -60,7 +60,8 @@ pub enum Input {
     SipUnreachable { to: Dest, reason: String },
     /// The answer to an [`Output::Resolve`].
     Resolved {
-        ticket: u64,
+        /// As in the [`Output::Resolve`].
+        id: crate::sip::ua::LookupId,
         result: Result<Vec<Dest>, String>,
     },
     /// MSRP connections: accepted, frames, closed.
@@ -83,7 +84,8 @@ pub enum Output {
     Sip { to: Dest, bytes: Arc<Vec<u8>> },
     /// Look up a SIP domain (RFC 3263) and answer with [`Input::Resolved`].
     Resolve {
-        ticket: u64,
+        /// Names the answer.
+        id: crate::sip::ua::LookupId,
         lookup: crate::sip::ua::Lookup,
     },
     /// Open an MSRP connection for a chat session; answer with [`Input::MsrpConnected`].
@@ -212,7 +214,7 @@ impl Core {
             Input::Queued(ticket, result) => self.on_queued(now, ticket, result),
             Input::Sip(m) => self.ua.on_datagram(now, &m.bytes, m.from),
             Input::SipUnreachable { to, reason } => self.ua.transport_failed(now, to, &reason),
-            Input::Resolved { ticket, result } => self.ua.resolved(now, ticket, result),
+            Input::Resolved { id, result } => self.ua.resolved(now, id, result),
             Input::Msrp(ev) => self.on_msrp(now, ev),
             Input::MsrpConnected { chat, result } => self.msrp_connected(now, chat, result),
         }
@@ -266,8 +268,8 @@ impl Core {
                     tracing::info!(?tx, "2xx to INVITE never acknowledged");
                     self.chat_ack_timeout(now, tx);
                 }
-                UaEvent::Resolve { ticket, lookup } => {
-                    self.out.push_back(Output::Resolve { ticket, lookup })
+                UaEvent::Resolve { id, lookup } => {
+                    self.out.push_back(Output::Resolve { id, lookup })
                 }
             }
         }
@@ -426,11 +428,7 @@ impl Core {
 
     /// A SIP request the UA core passed up.
     fn on_sip_request(&mut self, now: Instant, tx: TxId, req: Request, _from: Dest) {
-        let in_dialog = req
-            .headers
-            .get("To")
-            .and_then(NameAddr::parse)
-            .is_some_and(|n| n.tag().is_some());
+        let in_dialog = req.to_tag().is_some();
         if in_dialog && self.chat_in_dialog(now, tx, &req) {
             return;
         }

@@ -925,12 +925,7 @@ impl Core {
 
     /// An in-dialog request; `true` if it belonged to a chat session.
     pub(super) fn chat_in_dialog(&mut self, now: Instant, tx: TxId, req: &Request) -> bool {
-        let Some(tag) = req
-            .headers
-            .get("To")
-            .and_then(NameAddr::parse)
-            .and_then(|n| n.tag().map(String::from))
-        else {
+        let Some(tag) = req.to_tag() else {
             return false;
         };
         let Some(&id) = self.chats.by_dialog.get(&(req.call_id().to_string(), tag)) else {

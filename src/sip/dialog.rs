@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::message::{NameAddr, Request, Response};
+use super::message::{Method, NameAddr, Request, Response};
 
 /// Call-ID plus both tags (RFC 3261 §12).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -189,7 +189,7 @@ impl Dialog {
         {
             self.remote_target = c;
         }
-        if req.method == "BYE" {
+        if req.method == Method::Bye {
             self.state = State::Terminated;
         }
         Ok(())
@@ -198,7 +198,8 @@ impl Dialog {
     /// Parts of a new in-dialog request (§12.2.1.1): Request-URI, Route headers, From, To,
     /// Call-ID and CSeq. ACK reuses the INVITE's CSeq (`ack_of`). A strict-routing first
     /// hop (no `lr`) becomes the Request-URI with the remote target appended as last Route.
-    pub fn request(&mut self, method: &str, ack_of: Option<u32>) -> InDialog {
+    pub fn request(&mut self, method: impl Into<Method>, ack_of: Option<u32>) -> InDialog {
+        let method = method.into();
         let seq = match ack_of {
             Some(s) => s,
             None => {
@@ -206,7 +207,7 @@ impl Dialog {
                 self.local_seq
             }
         };
-        if method == "BYE" {
+        if method == Method::Bye {
             self.state = State::Terminated;
         }
         let mut from = self.local.clone();
@@ -234,7 +235,7 @@ impl Dialog {
             (self.remote_target.clone(), self.route_set.clone())
         };
         InDialog {
-            method: method.to_string(),
+            method,
             uri,
             routes,
             from: from.to_header(),
@@ -248,7 +249,7 @@ impl Dialog {
 /// What an in-dialog request needs besides Via, Max-Forwards and a body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InDialog {
-    pub method: String,
+    pub method: Method,
     pub uri: String,
     pub routes: Vec<String>,
     pub from: String,

@@ -51,10 +51,117 @@ impl Headers {
     }
 }
 
+/// A request method (RFC 3261 §7.1: a case-sensitive token). Methods we never heard of are
+/// kept in [`Method::Other`], so that they can still be answered 405 (§8.2.1).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// RFC 3261
+    Invite,
+    /// RFC 3261
+    Ack,
+    /// RFC 3261
+    Bye,
+    /// RFC 3261
+    Cancel,
+    /// RFC 3261
+    Options,
+    /// RFC 3261
+    Register,
+    /// RFC 3428
+    Message,
+    /// RFC 6665
+    Subscribe,
+    /// RFC 6665
+    Notify,
+    /// RFC 3515
+    Refer,
+    /// RFC 3903
+    Publish,
+    /// RFC 6086
+    Info,
+    /// RFC 3311
+    Update,
+    /// RFC 3262
+    Prack,
+    /// Any other token, as received.
+    Other(String),
+}
+
+impl Method {
+    const KNOWN: [(Method, &'static str); 14] = [
+        (Method::Invite, "INVITE"),
+        (Method::Ack, "ACK"),
+        (Method::Bye, "BYE"),
+        (Method::Cancel, "CANCEL"),
+        (Method::Options, "OPTIONS"),
+        (Method::Register, "REGISTER"),
+        (Method::Message, "MESSAGE"),
+        (Method::Subscribe, "SUBSCRIBE"),
+        (Method::Notify, "NOTIFY"),
+        (Method::Refer, "REFER"),
+        (Method::Publish, "PUBLISH"),
+        (Method::Info, "INFO"),
+        (Method::Update, "UPDATE"),
+        (Method::Prack, "PRACK"),
+    ];
+
+    /// The method named by `token` (case-sensitive, as RFC 3261 §7.1 says).
+    pub fn from_token(token: &str) -> Method {
+        Self::KNOWN
+            .iter()
+            .find(|(_, t)| *t == token)
+            .map(|(m, _)| m.clone())
+            .unwrap_or_else(|| Method::Other(token.to_string()))
+    }
+
+    /// The token as written on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Other(s) => s,
+            m => Self::KNOWN
+                .iter()
+                .find(|(k, _)| k == m)
+                .map(|(_, t)| *t)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl From<&str> for Method {
+    fn from(token: &str) -> Self {
+        Method::from_token(token)
+    }
+}
+
+impl From<String> for Method {
+    fn from(token: String) -> Self {
+        Method::from_token(&token)
+    }
+}
+
+impl PartialEq<str> for Method {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Method {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A SIP request as parsed or about to be sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    /// Case-sensitive token (RFC 3261 §7.1); unknown methods are kept as they are.
-    pub method: String,
+    /// The method; unknown methods are kept as they are.
+    pub method: Method,
     pub uri: String,
     pub headers: Headers,
     pub body: Vec<u8>,
@@ -409,7 +516,7 @@ pub fn parse(input: &[u8], datagram: bool, max_size: usize) -> Result<Message, P
         return Err(ParseError::new(400, "Bad Request-Line"));
     }
     let mut req = Request {
-        method: a.to_string(),
+        method: Method::from_token(a),
         uri: b.to_string(),
         headers,
         body: Vec::new(),
@@ -461,7 +568,7 @@ pub fn parse(input: &[u8], datagram: bool, max_size: usize) -> Result<Message, P
     }
     let (_, cseq_method) = parse_cseq(req.headers.get("CSeq").unwrap_or_default())
         .ok_or_else(|| fail(400, "Bad CSeq header".into(), &req))?;
-    if cseq_method != req.method {
+    if req.method != cseq_method.as_str() {
         return Err(fail(
             400,
             "CSeq method does not match the request method".into(),
@@ -649,6 +756,14 @@ impl Request {
 
     pub fn top_via(&self) -> Option<Via> {
         Via::parse(self.headers.values("Via").first()?)
+    }
+
+    /// The To tag: present on in-dialog requests (RFC 3261 §12.2), where it is the
+    /// recipient's local tag.
+    pub fn to_tag(&self) -> Option<String> {
+        NameAddr::parse(self.headers.get("To")?)?
+            .tag()
+            .map(String::from)
     }
 
     pub fn call_id(&self) -> &str {

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::message::{Headers, Message, NameAddr, Request, Response, Via};
+use super::message::{Headers, Message, Method, NameAddr, Request, Response, Via};
 use crate::sip::Transport;
 
 /// Where bytes go (or came from). Stream transports reuse the connection to `addr`.
@@ -90,13 +90,13 @@ pub enum TxOutput {
 struct ServerKey {
     branch: String,
     sent_by: String,
-    method: String,
+    method: Method,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ClientKey {
     branch: String,
-    method: String,
+    method: Method,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,8 +157,8 @@ fn sent_by_key(via: &Via) -> String {
 
 fn server_key(req: &Request) -> Option<ServerKey> {
     let via = req.top_via()?;
-    let method = if req.method == "ACK" {
-        "INVITE".to_string()
+    let method = if req.method == Method::Ack {
+        Method::Invite
     } else {
         req.method.clone()
     };
@@ -289,7 +289,7 @@ impl TransactionLayer {
             self.on_retransmission(now, id, &req);
             return;
         }
-        if req.method == "ACK" {
+        if req.method == Method::Ack {
             // ACK to a 2xx: new branch, matched by dialog; stops our 2xx retransmissions.
             if let Some((_, (num, _))) = Some(req.call_id().to_string()).zip(req.cseq())
                 && let Some(&id) = self.acks.get(&(req.call_id().to_string(), num))
@@ -304,7 +304,7 @@ impl TransactionLayer {
             return;
         }
         let id = self.alloc();
-        let invite = req.method == "INVITE";
+        let invite = req.method == Method::Invite;
         self.txs.insert(
             id,
             Tx {
@@ -346,7 +346,7 @@ impl TransactionLayer {
             return;
         };
         let dest = tx.dest;
-        match (tx.invite, req.method == "ACK", tx.state) {
+        match (tx.invite, req.method == Method::Ack, tx.state) {
             // ACK for a non-2xx final: Completed → Confirmed, Timer I.
             (true, true, State::Completed) => {
                 tx.state = State::Confirmed;
@@ -455,7 +455,7 @@ impl TransactionLayer {
             method: method.clone(),
         };
         let id = self.alloc();
-        let invite = method == "INVITE";
+        let invite = method == Method::Invite;
         let bytes = Arc::new(bytes);
         self.txs.insert(
             id,
@@ -490,7 +490,7 @@ impl TransactionLayer {
         };
         let key = ClientKey {
             branch: branch.to_string(),
-            method,
+            method: Method::from(method),
         };
         let Some(&id) = self.clients.get(&key) else {
             tracing::debug!(
@@ -669,7 +669,7 @@ impl TransactionLayer {
     /// sent-by), if it is still waiting for a final response.
     pub fn invite_for_cancel(&self, cancel: &Request) -> Option<TxId> {
         let mut key = server_key(cancel)?;
-        key.method = "INVITE".into();
+        key.method = Method::Invite;
         let id = *self.servers.get(&key)?;
         let tx = self.txs.get(&id)?;
         (tx.state == State::Proceeding).then_some(id)

@@ -20,7 +20,7 @@ use ipnet::IpNet;
 use rand::{Rng, SeedableRng};
 
 use super::auth::{self, Challenge};
-use super::message::{self, Headers, Message, NameAddr, Request, Response, reason_phrase};
+use super::message::{self, Headers, Message, Method, NameAddr, Request, Response, reason_phrase};
 use super::transaction::{Dest, Timers, TransactionLayer, TxId, TxOutput};
 use crate::config::Config;
 use crate::sip::Transport;
@@ -40,7 +40,7 @@ pub struct UaConfig {
     pub timers: Timers,
     pub max_message: usize,
     /// Methods the transaction user handles (plus OPTIONS, ACK, CANCEL handled here).
-    pub methods: Vec<String>,
+    pub methods: Vec<Method>,
     /// Option tags we support in `Require`.
     pub supported: Vec<String>,
     /// `Accept` advertised in OPTIONS answers and 415s.
@@ -85,7 +85,7 @@ impl UaConfig {
                 t4: Duration::from_millis(cfg.sip.t4_ms),
             },
             max_message: cfg.sip.max_message_bytes,
-            methods: ["MESSAGE"].iter().map(|s| s.to_string()).collect(),
+            methods: vec![Method::Message],
             supported: vec![],
             accept: vec!["text/plain".into()],
             user_agent: format!("stox/{}", env!("CARGO_PKG_VERSION")),
@@ -179,7 +179,9 @@ pub enum UaEvent {
     },
     /// Resolve this name (RFC 3263) and report with [`UserAgent::resolved`].
     Resolve {
-        ticket: u64,
+        /// Names the answer for [`UserAgent::resolved`].
+        id: LookupId,
+        /// What to look up.
         lookup: Lookup,
     },
 }
@@ -187,7 +189,7 @@ pub enum UaEvent {
 /// A request the transaction user wants sent; the core adds Via, Max-Forwards and Route.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    pub method: String,
+    pub method: Method,
     pub uri: String,
     pub from: NameAddr,
     pub to: NameAddr,
@@ -205,6 +207,12 @@ pub struct Outgoing {
     /// next hop.
     pub routes: Option<Vec<String>>,
 }
+
+/// Names one DNS lookup between [`UaEvent::Resolve`] and [`UserAgent::resolved`]. Its number
+/// is the id the transaction user holds for the waiting request, but the two are different
+/// things and do not mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LookupId(pub u64);
 
 /// A name to resolve (RFC 3263) before a request can go out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,8 +279,8 @@ pub struct UserAgent {
     events: std::collections::VecDeque<UaEvent>,
     rng: rand::rngs::StdRng,
     next_failed: u64,
-    /// Requests waiting for DNS, by ticket (= the id the transaction user was given).
-    resolving: HashMap<u64, Outgoing>,
+    /// Requests waiting for DNS, by the id the transaction user was given.
+    resolving: HashMap<TxId, Outgoing>,
     logged_untrusted: HashSet<IpAddr>,
     drop_log: (Option<Instant>, u64),
     /// Client INVITEs to cancel as soon as a provisional response arrives (RFC 3261 §9.1).
@@ -385,7 +393,7 @@ impl UserAgent {
             }
             if let Ok(Message::Request(req)) =
                 message::parse(bytes, !from.reliable(), self.cfg.max_message)
-                && req.method != "ACK"
+                && req.method != Method::Ack
             {
                 self.stateless(now, &req, 403, "Forbidden (untrusted source)", from);
             }
@@ -397,7 +405,7 @@ impl UserAgent {
                 self.pump(now);
             }
             Err(e) => match &e.request {
-                Some(req) if req.method != "ACK" && has_reply_headers(req) => {
+                Some(req) if req.method != Method::Ack && has_reply_headers(req) => {
                     tracing::debug!(source = %from.addr, error = %e, "malformed SIP request answered");
                     self.stateless(now, req, e.status, &e.reason, from);
                 }
@@ -468,16 +476,16 @@ impl UserAgent {
 
     fn allow(&self) -> String {
         let mut m: Vec<&str> = vec!["ACK", "CANCEL", "OPTIONS"];
-        m.extend(self.cfg.methods.iter().map(String::as_str));
+        m.extend(self.cfg.methods.iter().map(Method::as_str));
         m.sort_unstable();
         m.dedup();
         m.join(", ")
     }
 
     fn on_request(&mut self, now: Instant, tx: TxId, req: Request, from: Dest) {
-        let method = req.method.as_str();
+        let method = &req.method;
         let known =
-            matches!(method, "OPTIONS" | "CANCEL") || self.cfg.methods.iter().any(|m| m == method);
+            matches!(method, Method::Options | Method::Cancel) || self.cfg.methods.contains(method);
         if !known {
             let allow = self.allow();
             self.reply(now, tx, &req, 405, &[("Allow", allow)]);
@@ -487,7 +495,7 @@ impl UserAgent {
             .headers
             .get("Max-Forwards")
             .is_some_and(|m| m.trim().parse::<u8>() == Ok(0))
-            && method != "OPTIONS"
+            && *method != Method::Options
         {
             self.reply(now, tx, &req, 483, &[]);
             return;
@@ -498,13 +506,13 @@ impl UserAgent {
             .into_iter()
             .filter(|t| !self.cfg.supported.iter().any(|s| s.eq_ignore_ascii_case(t)))
             .collect();
-        if !unsupported.is_empty() && method != "CANCEL" {
+        if !unsupported.is_empty() && *method != Method::Cancel {
             let u = unsupported.join(", ");
             self.reply(now, tx, &req, 420, &[("Unsupported", u)]);
             return;
         }
-        match method {
-            "OPTIONS" => {
+        match req.method {
+            Method::Options => {
                 let mut h = vec![
                     ("Allow", self.allow()),
                     ("Accept", self.cfg.accept.join(", ")),
@@ -514,7 +522,7 @@ impl UserAgent {
                 }
                 self.reply(now, tx, &req, 200, &h);
             }
-            "CANCEL" => match self.tl.invite_for_cancel(&req) {
+            Method::Cancel => match self.tl.invite_for_cancel(&req) {
                 Some(_invite) => {
                     self.reply(now, tx, &req, 200, &[]);
                     // The INVITE's 487 is the transaction user's to send: it knows the INVITE.
@@ -523,12 +531,7 @@ impl UserAgent {
                 None => self.reply(now, tx, &req, 481, &[]),
             },
             _ => {
-                let to_tag = req
-                    .headers
-                    .get("To")
-                    .and_then(NameAddr::parse)
-                    .and_then(|n| n.tag().map(String::from));
-                if let Some(tag) = to_tag
+                if let Some(tag) = req.to_tag()
                     && !self.dialogs.contains(&(req.call_id().to_string(), tag))
                 {
                     self.reply(now, tx, &req, 481, &[]);
@@ -576,7 +579,7 @@ impl UserAgent {
     /// for DNS just fails with 487. The INVITE's final response (487, or a 2xx that crossed
     /// the CANCEL) still arrives as a [`UaEvent::Response`].
     pub fn cancel(&mut self, now: Instant, tu: TxId) {
-        if self.resolving.remove(&tu.0).is_some() {
+        if self.resolving.remove(&tu).is_some() {
             self.events.push_back(UaEvent::Failed {
                 tx: tu,
                 code: 487,
@@ -587,7 +590,7 @@ impl UserAgent {
         let Some(id) = self
             .clients
             .iter()
-            .find(|(_, c)| c.tu == tu && c.out.method == "INVITE")
+            .find(|(_, c)| c.tu == tu && c.out.method == Method::Invite)
             .map(|(id, _)| *id)
         else {
             return;
@@ -730,9 +733,9 @@ impl UserAgent {
             Some(Route::Resolve(lookup)) => {
                 let id = TxId(self.next_failed);
                 self.next_failed += 1;
-                self.resolving.insert(id.0, out);
+                self.resolving.insert(id, out);
                 self.events.push_back(UaEvent::Resolve {
-                    ticket: id.0,
+                    id: LookupId(id.0),
                     lookup,
                 });
                 return id;
@@ -744,17 +747,18 @@ impl UserAgent {
 
     /// The DNS answer for a [`UaEvent::Resolve`]: send to the first target, or fail the
     /// request with 502 (→ `remote-server-not-found`).
-    pub fn resolved(&mut self, now: Instant, ticket: u64, result: Result<Vec<Dest>, String>) {
-        let Some(out) = self.resolving.remove(&ticket) else {
+    pub fn resolved(&mut self, now: Instant, id: LookupId, result: Result<Vec<Dest>, String>) {
+        let tu = TxId(id.0);
+        let Some(out) = self.resolving.remove(&tu) else {
             return;
         };
         match result.ok().filter(|t| !t.is_empty()) {
             Some(mut targets) => {
                 let dest = targets.remove(0);
-                self.send_to(now, out, dest, Some(TxId(ticket)), targets);
+                self.send_to(now, out, dest, Some(tu), targets);
             }
             None => self.events.push_back(UaEvent::Failed {
-                tx: TxId(ticket),
+                tx: tu,
                 code: 502,
                 reason: "Bad Gateway (the SIP domain does not resolve)".into(),
             }),
@@ -860,7 +864,7 @@ impl UserAgent {
                     &c,
                     &user,
                     &pass,
-                    &ctx.out.method,
+                    ctx.out.method.as_str(),
                     &ctx.out.uri,
                     &cnonce,
                     1,
@@ -875,7 +879,7 @@ impl UserAgent {
         }
         if resp.code >= 200
             && let Some(ctx) = self.clients.get(&tx)
-            && ctx.out.method != "INVITE"
+            && ctx.out.method != Method::Invite
         {
             self.clients.remove(&tx);
         }
@@ -1159,7 +1163,7 @@ mod tests {
         o.uri = "sip:romeo@example.net;transport=tcp".into();
         let id = u.send_request(Instant::now(), o.clone());
         let ev = events(&mut u);
-        let [UaEvent::Resolve { ticket, lookup }] = ev.as_slice() else {
+        let [UaEvent::Resolve { id: ticket, lookup }] = ev.as_slice() else {
             panic!("{ev:?}")
         };
         assert_eq!(
@@ -1171,7 +1175,7 @@ mod tests {
                 secure: false
             }
         );
-        assert_eq!(*ticket, id.0);
+        assert_eq!(ticket.0, id.0);
         let dest = Dest {
             transport: Transport::Tcp,
             addr: "127.0.0.7:5060".parse().unwrap(),
@@ -1195,7 +1199,7 @@ mod tests {
         // a name that does not resolve fails with 502
         let id2 = u.send_request(Instant::now(), o);
         events(&mut u);
-        u.resolved(Instant::now(), id2.0, Err("NXDOMAIN".into()));
+        u.resolved(Instant::now(), LookupId(id2.0), Err("NXDOMAIN".into()));
         assert!(
             matches!(events(&mut u).as_slice(), [UaEvent::Failed { tx, code: 502, .. }] if *tx == id2)
         );
@@ -1219,7 +1223,7 @@ mod tests {
         let mut o = outgoing();
         o.uri = "sip:romeo@example.net".into();
         let id = u.send_request(now, o);
-        let UaEvent::Resolve { ticket, .. } = events(&mut u).remove(0) else {
+        let UaEvent::Resolve { id: ticket, .. } = events(&mut u).remove(0) else {
             panic!()
         };
         let a = Dest {
