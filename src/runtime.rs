@@ -1,6 +1,7 @@
 //! The event loop: the one task that owns the [`Core`], fed by the IO tasks over channels.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -8,9 +9,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::gateway::{Core, Input, Output};
+use crate::sip::dns::Resolver;
 use crate::sip::io::{self as sip_io, SipEvent, SipIo};
 use crate::sip::transaction::Dest;
-use crate::sip::ua::{UaConfig, proxy_dest};
+use crate::sip::ua::{Lookup, LookupId, UaConfig};
 use crate::xmpp::link::{self, LinkConfig, LinkEvent, LinkHandle};
 
 /// Runs the gateway until `shutdown` completes, then closes the XMPP stream and returns.
@@ -32,17 +34,18 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     // The outbound proxy, resolved once (a host name by A/AAAA); a TLS proxy is verified by
     // the host name in its URI.
     let proxy = match &cfg.sip.outbound_proxy {
-        Some(uri) => Some(match proxy_dest(uri) {
-            Some(p) => p,
-            None => resolve_proxy(uri).await?,
-        }),
+        Some(uri) => {
+            let (dest, route, name) = crate::sip::dns::outbound_proxy(uri)
+                .await
+                .map_err(|e| anyhow::anyhow!("sip.outbound_proxy: {e}"))?;
+            tls.names.insert(
+                dest.addr,
+                name.unwrap_or_else(|| dest.addr.ip().to_string()),
+            );
+            Some((dest, route))
+        }
         None => None,
     };
-    if let (Some(uri), Some((dest, _))) = (&cfg.sip.outbound_proxy, &proxy)
-        && let Some((host, _)) = uri_hostport(uri).and_then(crate::sip::message::split_host_port)
-    {
-        tls.names.insert(dest.addr, host);
-    }
     let (sip, bound) = sip_io::bind(
         &cfg.sip_listen(),
         tls,
@@ -60,26 +63,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     ua.ports = bound.iter().map(|l| (l.transport, l.addr.port())).collect();
     ua.outbound_proxy = proxy;
 
-    let resolver = std::sync::Arc::new(Dns {
-        srv: if cfg.sip.dns_servers.is_empty() {
-            rsipstack::resolver::SipResolver::new()
-        } else {
-            rsipstack::resolver::SipResolver::with_nameservers(cfg.sip.dns_servers.clone())
-        },
-        naptr: {
-            let servers: Vec<std::net::SocketAddr> = cfg
-                .sip
-                .dns_servers
-                .iter()
-                .map(|ip| std::net::SocketAddr::new(*ip, 53))
-                .collect();
-            crate::sip::dns::resolver(&servers)
-                .map_err(|e| tracing::warn!(error = %e, "no resolver for NAPTR lookups; SRV and A/AAAA only"))
-                .ok()
-        },
-    });
-    let (dns_tx, mut dns_rx) =
-        mpsc::channel::<(crate::sip::ua::LookupId, Result<Vec<Dest>, String>)>(256);
+    let resolver = std::sync::Arc::new(Resolver::new(&cfg.sip.dns_servers));
+    let (dns_tx, mut dns_rx) = mpsc::channel::<(LookupId, Result<Vec<Dest>, String>)>(256);
 
     // MSRP: one listener for every chat session (RFC 4975 §5.4); idle connections outlive
     // the chat idle timer, which ends sessions properly (BYE) first.
@@ -177,33 +162,6 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     Ok(())
 }
 
-/// `host[:port]` of a `sip:`/`sips:` URI.
-fn uri_hostport(uri: &str) -> Option<&str> {
-    let rest = uri
-        .strip_prefix("sip:")
-        .or_else(|| uri.strip_prefix("sips:"))?;
-    rest.split(';').next()?.rsplit('@').next()
-}
-
-/// An outbound proxy given by host name: resolved once at start (A/AAAA).
-async fn resolve_proxy(uri: &str) -> anyhow::Result<(Dest, String)> {
-    let hostport = uri_hostport(uri).unwrap_or_default();
-    let target = if hostport.contains(':') {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:5060")
-    };
-    let addr = tokio::net::lookup_host(&target)
-        .await
-        .with_context(|| format!("sip.outbound_proxy: cannot resolve {target}"))?
-        .next()
-        .with_context(|| format!("sip.outbound_proxy: {target} has no address"))?;
-    let literal = uri.replacen(hostport, &addr.to_string(), 1);
-    proxy_dest(&literal)
-        .map(|(d, _)| (d, format!("<{};lr>", uri.split(';').next().unwrap_or(uri))))
-        .with_context(|| format!("sip.outbound_proxy: cannot use {uri}"))
-}
-
 /// Protocol timers fire on a 10 ms grid. SIP's shortest timer is T1 (500 ms), MSRP's are
 /// seconds; rounding deadlines up lets the many timers that fall due one by one under load
 /// (every transaction lingers for Timer K) share a wake-up instead of costing one each.
@@ -223,75 +181,14 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-type DnsReply = mpsc::Sender<(crate::sip::ua::LookupId, Result<Vec<Dest>, String>)>;
+type DnsReply = mpsc::Sender<(LookupId, Result<Vec<Dest>, String>)>;
 
-/// RFC 3263: NAPTR with our own hickory resolver, then rsipstack's SRV → A/AAAA.
-struct Dns {
-    srv: rsipstack::resolver::SipResolver,
-    naptr: Option<hickory_resolver::TokioResolver>,
-}
-
-fn resolve(
-    resolver: &std::sync::Arc<Dns>,
-    tx: &DnsReply,
-    ticket: crate::sip::ua::LookupId,
-    lookup: crate::sip::ua::Lookup,
-) {
-    use rsipstack::sip::Transport as T;
+/// Runs one RFC 3263 lookup off the loop; the answer comes back as an input.
+fn resolve(resolver: &Arc<Resolver>, tx: &DnsReply, id: LookupId, lookup: Lookup) {
     let (resolver, tx) = (resolver.clone(), tx.clone());
     tokio::spawn(async move {
-        if lookup.port.is_none()
-            && lookup.transport.is_none()
-            && let Some(r) = &resolver.naptr
-        {
-            let found = tokio::time::timeout(
-                Duration::from_secs(5),
-                crate::sip::dns::naptr_targets(r, &lookup.host, lookup.secure),
-            )
-            .await
-            .unwrap_or_default();
-            if !found.is_empty() {
-                tracing::debug!(host = %lookup.host, ?found, "RFC 3263 NAPTR lookup");
-                let _ = tx.send((ticket, Ok(found))).await;
-                return;
-            }
-        }
-        let transport = lookup.transport.map(|t| match t {
-            crate::sip::Transport::Udp => T::Udp,
-            crate::sip::Transport::Tcp => T::Tcp,
-            crate::sip::Transport::Tls => T::Tls,
-        });
-        let domain = rsipstack::sip::Domain(lookup.host.clone());
-        let result = tokio::time::timeout(
-            Duration::from_secs(10),
-            resolver.srv.lookup(
-                &domain,
-                lookup.port.map(rsipstack::sip::Port::from),
-                transport,
-                lookup.secure,
-            ),
-        )
-        .await
-        .unwrap_or_else(|_| Err(format!("DNS lookup of {} timed out", lookup.host)))
-        .map(|targets| {
-            targets
-                .into_iter()
-                .filter_map(|t| {
-                    let transport = match t.transport {
-                        T::Udp => crate::sip::Transport::Udp,
-                        T::Tcp => crate::sip::Transport::Tcp,
-                        T::Tls => crate::sip::Transport::Tls,
-                        _ => return None,
-                    };
-                    Some(Dest {
-                        transport,
-                        addr: t.addr,
-                    })
-                })
-                .collect()
-        });
-        tracing::debug!(host = %lookup.host, ?result, "RFC 3263 lookup");
-        let _ = tx.send((ticket, result)).await;
+        let result = resolver.resolve(&lookup).await;
+        let _ = tx.send((id, result)).await;
     });
 }
 
@@ -299,7 +196,7 @@ fn resolve(
 struct Io<'a> {
     link: &'a LinkHandle,
     sip: &'a SipIo,
-    resolver: &'a std::sync::Arc<Dns>,
+    resolver: &'a Arc<Resolver>,
     dns: &'a DnsReply,
     msrp: &'a crate::msrp::io::MsrpIo,
     msrp_tls: &'a std::sync::Arc<tokio_rustls::TlsConnector>,

@@ -23,6 +23,7 @@ use std::fmt;
 use xmpp_parsers::jid::{BareJid, FullJid, Jid};
 
 use crate::config::Config;
+use crate::sip::uri::{Scheme, SipUri, UriError};
 
 /// Why an address cannot be mapped; each maps to `jid-malformed`/`item-not-found` on the
 /// XMPP side and 400/404/403 on the SIP side.
@@ -55,42 +56,28 @@ impl SipAddress {
     /// Parses `sip:user@host[:port][;params][?headers]`, also `im:`/`pres:` (RFC 7247 §6.4
     /// step 1). `sips:` is refused (§9) and `tel:` is out of scope (§6.1).
     pub fn parse(uri: &str) -> Result<Self, AddressError> {
-        let uri = uri.trim();
-        let uri = uri
-            .strip_prefix('<')
-            .and_then(|u| u.strip_suffix('>'))
-            .unwrap_or(uri);
-        let (scheme, rest) = uri
-            .split_once(':')
-            .ok_or_else(|| AddressError::Malformed(uri.into()))?;
-        match scheme.to_ascii_lowercase().as_str() {
-            "sip" | "im" | "pres" => {}
-            "sips" => return Err(AddressError::Sips),
-            other => return Err(AddressError::UnsupportedScheme(other.into())),
+        let u = SipUri::parse(uri).map_err(|e| match e {
+            UriError::NoScheme => AddressError::Malformed(uri.into()),
+            UriError::Scheme(s) => AddressError::UnsupportedScheme(s),
+            UriError::BadHost => AddressError::Malformed(format!("{uri}: no host")),
+        })?;
+        if u.scheme == Scheme::Sips {
+            return Err(AddressError::Sips);
         }
-        let rest = rest.split('?').next().unwrap_or_default();
-        let mut parts = rest.split(';');
-        let userhost = parts.next().unwrap_or_default();
-        let (user, hostport) = userhost
-            .rsplit_once('@')
+        let user = u
+            .user
+            .as_deref()
             .ok_or_else(|| AddressError::Malformed(format!("{uri}: no user part")))?;
         if user.is_empty() {
             return Err(AddressError::Malformed(format!("{uri}: empty user part")));
         }
-        let host = strip_port(hostport);
-        if host.is_empty() {
-            return Err(AddressError::Malformed(format!("{uri}: no host")));
-        }
-        let mut gruu = None;
-        for p in parts {
-            let (name, value) = p.split_once('=').unwrap_or((p, ""));
-            if name.eq_ignore_ascii_case("gr") && !value.is_empty() {
-                gruu = Some(percent_decode(value).map_err(AddressError::Malformed)?);
-            }
-        }
+        let gruu = match u.param("gr").flatten().filter(|v| !v.is_empty()) {
+            Some(v) => Some(percent_decode(v).map_err(AddressError::Malformed)?),
+            None => None,
+        };
         Ok(SipAddress {
             user: percent_decode(user).map_err(AddressError::Malformed)?,
-            host: host.to_ascii_lowercase(),
+            host: u.host,
             gruu,
         })
     }
@@ -121,16 +108,6 @@ impl SipAddress {
 impl fmt::Display for SipAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_uri())
-    }
-}
-
-fn strip_port(hostport: &str) -> &str {
-    if let Some(v6) = hostport.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or_default();
-    }
-    match hostport.rsplit_once(':') {
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => hostport,
     }
 }
 

@@ -1,14 +1,122 @@
-//! RFC 3263 §4.1 NAPTR step, in front of rsipstack's SRV → A/AAAA resolver: NAPTR records for
-//! the SIP domain pick the transports and the SRV names to use, in order and preference.
-//! The selection is a pure function; the lookups happen in the runtime.
+//! RFC 3263 lookups: the NAPTR step (ours, on hickory) in front of rsipstack's SRV → A/AAAA
+//! resolver. NAPTR records for the SIP domain pick the transports and the SRV names to use,
+//! in order and preference; the selection is a pure function. [`Resolver::resolve`] is the
+//! whole policy (NAPTR only when the URI names neither port nor transport, §4.1; timeouts),
+//! run by the runtime for each lookup the UA core asks for. Also here: the outbound proxy,
+//! resolved once at start.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
 use super::transaction::Dest;
+use super::ua::{Lookup, default_port, proxy_dest, proxy_transport};
+use super::uri::SipUri;
 use crate::sip::Transport;
+
+/// How long the NAPTR step may take before SRV/A lookups are tried instead.
+const NAPTR_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the SRV → A/AAAA step may take before the request fails (502).
+const SRV_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The RFC 3263 resolver: NAPTR (optional: without a system resolver configuration it is
+/// skipped) and SRV → A/AAAA.
+pub struct Resolver {
+    srv: rsipstack::resolver::SipResolver,
+    naptr: Option<TokioResolver>,
+}
+
+impl Resolver {
+    /// The system's name servers, or these (port 53).
+    pub fn new(servers: &[IpAddr]) -> Resolver {
+        let srv = if servers.is_empty() {
+            rsipstack::resolver::SipResolver::new()
+        } else {
+            rsipstack::resolver::SipResolver::with_nameservers(servers.to_vec())
+        };
+        let sockets: Vec<SocketAddr> = servers.iter().map(|ip| SocketAddr::new(*ip, 53)).collect();
+        let naptr = resolver(&sockets)
+            .map_err(|e| tracing::warn!(error = %e, "no resolver for NAPTR lookups; SRV and A/AAAA only"))
+            .ok();
+        Resolver { srv, naptr }
+    }
+
+    /// RFC 3263 §4: the targets for a lookup, in the order to try them.
+    pub async fn resolve(&self, lookup: &Lookup) -> Result<Vec<Dest>, String> {
+        use rsipstack::sip::Transport as T;
+        if lookup.port.is_none()
+            && lookup.transport.is_none()
+            && let Some(r) = &self.naptr
+        {
+            let found =
+                tokio::time::timeout(NAPTR_TIMEOUT, naptr_targets(r, &lookup.host, lookup.secure))
+                    .await
+                    .unwrap_or_default();
+            if !found.is_empty() {
+                tracing::debug!(host = %lookup.host, ?found, "RFC 3263 NAPTR lookup");
+                return Ok(found);
+            }
+        }
+        let transport = lookup.transport.map(|t| match t {
+            Transport::Udp => T::Udp,
+            Transport::Tcp => T::Tcp,
+            Transport::Tls => T::Tls,
+        });
+        let domain = rsipstack::sip::Domain(lookup.host.clone());
+        let result = tokio::time::timeout(
+            SRV_TIMEOUT,
+            self.srv.lookup(
+                &domain,
+                lookup.port.map(rsipstack::sip::Port::from),
+                transport,
+                lookup.secure,
+            ),
+        )
+        .await
+        .unwrap_or_else(|_| Err(format!("DNS lookup of {} timed out", lookup.host)))
+        .map(|targets| {
+            targets
+                .into_iter()
+                .filter_map(|t| {
+                    let transport = match t.transport {
+                        T::Udp => Transport::Udp,
+                        T::Tcp => Transport::Tcp,
+                        T::Tls => Transport::Tls,
+                        _ => return None,
+                    };
+                    Some(Dest {
+                        transport,
+                        addr: t.addr,
+                    })
+                })
+                .collect()
+        });
+        tracing::debug!(host = %lookup.host, ?result, "RFC 3263 lookup");
+        result
+    }
+}
+
+/// The outbound proxy as where to send and the Route that says so: an IP literal as it is,
+/// a host name by A/AAAA once (at start). The host name is returned too, so that a TLS
+/// proxy can be verified by it.
+pub async fn outbound_proxy(uri: &str) -> Result<(Dest, String, Option<String>), String> {
+    let parsed = SipUri::parse(uri).map_err(|e| format!("{uri} is not a SIP URI ({e:?})"))?;
+    let name = parsed.ip().is_none().then(|| parsed.host.clone());
+    if let Some((dest, route)) = proxy_dest(uri) {
+        return Ok((dest, route, name));
+    }
+    let transport = proxy_transport(&parsed);
+    let port = parsed.port.unwrap_or(default_port(transport));
+    let addr = tokio::net::lookup_host((parsed.host.as_str(), port))
+        .await
+        .map_err(|e| format!("cannot resolve {}: {e}", parsed.host))?
+        .next()
+        .ok_or_else(|| format!("{} has no address", parsed.host))?;
+    let route = format!("<{};lr>", uri.split(';').next().unwrap_or(uri));
+    Ok((Dest { transport, addr }, route, name))
+}
 
 /// A resolver for the NAPTR chain: the system's configuration, or these servers.
 pub fn resolver(servers: &[SocketAddr]) -> Result<TokioResolver, String> {

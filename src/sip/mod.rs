@@ -10,6 +10,7 @@ pub mod subscription;
 pub mod tls;
 pub mod transaction;
 pub mod ua;
+pub mod uri;
 
 /// SIP transports stox can listen on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -22,6 +22,7 @@ use rand::{Rng, SeedableRng};
 use super::auth::{self, Challenge};
 use super::message::{self, Headers, Message, Method, NameAddr, Request, Response, reason_phrase};
 use super::transaction::{Dest, Timers, TransactionLayer, TxId, TxOutput};
+use super::uri::{Scheme, SipUri};
 use crate::config::Config;
 use crate::sip::Transport;
 
@@ -100,40 +101,42 @@ fn host_string(ip: IpAddr) -> String {
     }
 }
 
-/// `sip:127.0.0.1:5060;transport=tcp` → where to send and the `<…;lr>` Route value.
-/// Only IP literals: a host name here is resolved by the IO layer before the core starts.
-pub fn proxy_dest(uri: &str) -> Option<(Dest, String)> {
-    let rest = uri
-        .strip_prefix("sip:")
-        .or_else(|| uri.strip_prefix("sips:"))?;
-    let mut parts = rest.split(';');
-    let hostport = parts.next()?.rsplit('@').next()?;
-    let transport = parts
-        .filter_map(|p| p.split_once('='))
-        .find(|(k, _)| k.eq_ignore_ascii_case("transport"))
-        .map(|(_, v)| v.to_ascii_lowercase());
-    let transport = match transport.as_deref() {
-        Some("tcp") => Transport::Tcp,
-        Some("tls") => Transport::Tls,
-        _ if uri.starts_with("sips:") => Transport::Tls,
+/// The transport a proxy URI asks for: its `transport=` parameter (tcp, tls), else TLS for
+/// `sips:`, else UDP (RFC 3263 §4.1 without NAPTR).
+pub fn proxy_transport(uri: &SipUri) -> Transport {
+    match uri.transport() {
+        Some(Transport::Tcp) => Transport::Tcp,
+        Some(Transport::Tls) => Transport::Tls,
+        _ if uri.scheme == Scheme::Sips => Transport::Tls,
         _ => Transport::Udp,
-    };
-    let (host, port) = message::split_host_port(hostport)?;
-    let ip: IpAddr = host.parse().ok()?;
-    let port = port.unwrap_or(if transport == Transport::Tls {
+    }
+}
+
+/// The default port of a transport (RFC 3261 §19.1.2).
+pub fn default_port(transport: Transport) -> u16 {
+    if transport == Transport::Tls {
         5061
     } else {
         5060
-    });
-    let route = format!("<{};lr>", uri.split(';').next().unwrap_or(uri));
+    }
+}
+
+/// `sip:127.0.0.1:5060;transport=tcp` → where to send and the `<…;lr>` Route value.
+/// Only IP literals: a host name here is resolved by the IO layer before the core starts.
+pub fn proxy_dest(uri: &str) -> Option<(Dest, String)> {
+    let parsed = SipUri::parse(uri).ok()?;
+    if !matches!(parsed.scheme, Scheme::Sip | Scheme::Sips) {
+        return None;
+    }
+    let transport = proxy_transport(&parsed);
+    let ip = parsed.ip()?;
+    let port = parsed.port.unwrap_or(default_port(transport));
+    // The Route keeps the URI as configured, parameters replaced by the transport and `lr`.
+    let bare = uri.split(';').next().unwrap_or(uri);
     let route = if transport == Transport::Udp {
-        route
+        format!("<{bare};lr>")
     } else {
-        format!(
-            "<{};transport={};lr>",
-            uri.split(';').next().unwrap_or(uri),
-            transport.as_str()
-        )
+        format!("<{bare};transport={};lr>", transport.as_str())
     };
     Some((
         Dest {
@@ -232,30 +235,19 @@ enum Route {
 /// `sip:user@host:port;transport=x` → what RFC 3263 needs; `None` for IP literals (no
 /// lookup) and non-SIP URIs.
 pub fn uri_lookup(uri: &str) -> Option<Lookup> {
-    let (secure, rest) = if let Some(r) = uri.strip_prefix("sips:") {
-        (true, r)
-    } else {
-        (false, uri.strip_prefix("sip:")?)
+    let u = SipUri::parse(uri).ok()?;
+    let secure = match u.scheme {
+        Scheme::Sip => false,
+        Scheme::Sips => true,
+        _ => return None,
     };
-    let mut parts = rest.split(['?']).next().unwrap_or_default().split(';');
-    let hostport = parts.next()?.rsplit('@').next()?;
-    let transport = parts
-        .filter_map(|p| p.split_once('='))
-        .find(|(k, _)| k.eq_ignore_ascii_case("transport"))
-        .and_then(|(_, v)| match v.to_ascii_lowercase().as_str() {
-            "udp" => Some(Transport::Udp),
-            "tcp" => Some(Transport::Tcp),
-            "tls" => Some(Transport::Tls),
-            _ => None,
-        });
-    let (host, port) = message::split_host_port(hostport)?;
-    if host.parse::<IpAddr>().is_ok() {
+    if u.ip().is_some() {
         return None;
     }
     Some(Lookup {
-        host,
-        port,
-        transport,
+        transport: u.transport(),
+        host: u.host,
+        port: u.port,
         secure,
     })
 }
