@@ -496,6 +496,30 @@ impl Config {
                 format!("file {} does not exist", path.display()),
             ));
         }
+        let file = config::File::from(path).format(config::FileFormat::Toml);
+        Self::load_from(file, env)
+    }
+
+    /// A configuration from TOML text, without environment overrides (tests, and building
+    /// a core without a file).
+    pub fn parse(toml: &str) -> Result<Config, ConfigErrors> {
+        let file = config::File::from_str(toml, config::FileFormat::Toml);
+        Self::load_from(file, Some(Default::default()))
+    }
+
+    fn load_from<F>(
+        file: config::File<F, config::FileFormat>,
+        env: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<Config, ConfigErrors>
+    where
+        F: config::FileSource<config::FileFormat> + Send + Sync + 'static,
+    {
+        let one = |key: &str, problem: String| {
+            ConfigErrors(vec![ConfigProblem {
+                key: key.into(),
+                problem,
+            }])
+        };
         let mut environment = config::Environment::with_prefix("STOX")
             .prefix_separator("__")
             .separator("__")
@@ -509,7 +533,7 @@ impl Config {
             environment = environment.source(Some(env));
         }
         let built = config::Config::builder()
-            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(file)
             .add_source(environment)
             .build()
             .map_err(|e| one("config", e.to_string()))?;

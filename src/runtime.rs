@@ -8,20 +8,48 @@ use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
-use crate::gateway::{Core, Input, Output};
+use crate::gateway::{Core, CoreConfig, Input, Output, Owner};
+use crate::msrp::io::{MsrpEvent, MsrpIo};
 use crate::sip::dns::Resolver;
 use crate::sip::io::{self as sip_io, SipEvent, SipIo};
 use crate::sip::transaction::Dest;
-use crate::sip::ua::{Lookup, LookupId, UaConfig};
+use crate::sip::ua::{Lookup, LookupId};
 use crate::xmpp::link::{self, LinkConfig, LinkEvent, LinkHandle};
 
 /// Runs the gateway until `shutdown` completes, then closes the XMPP stream and returns.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (mut shells, core_cfg) = bind(&cfg).await?;
+    let core = Core::new(core_cfg);
+    run_loop(core, &mut shells, shutdown).await;
+    let _ = shells.stop.send(true);
+    let _ = shells.link_task.await;
+    Ok(())
+}
 
-    // SIP first: a port we cannot bind is a configuration error, reported before anything
-    // connects anywhere.
-    let (sip_tx, mut sip_rx) = mpsc::channel(4096);
+/// The IO shells, bound, and the channels they report on.
+struct Shells {
+    stop: watch::Sender<bool>,
+    sip: SipIo,
+    sip_rx: mpsc::Receiver<SipEvent>,
+    resolver: Arc<Resolver>,
+    dns_tx: DnsReply,
+    dns_rx: mpsc::Receiver<(LookupId, Result<Vec<Dest>, String>)>,
+    msrp: MsrpIo,
+    msrp_rx: mpsc::Receiver<MsrpEvent>,
+    msrp_tls: Arc<tokio_rustls::TlsConnector>,
+    conn_tx: ConnReply,
+    conn_rx: mpsc::Receiver<(Owner, Result<u64, String>)>,
+    link: LinkHandle,
+    link_task: tokio::task::JoinHandle<()>,
+    link_rx: mpsc::Receiver<LinkEvent>,
+}
+
+/// Binds SIP first (a port we cannot bind is a configuration error, reported before
+/// anything connects anywhere), then MSRP, then starts the component link; the core's
+/// configuration is completed with what binding told.
+async fn bind(cfg: &Config) -> anyhow::Result<(Shells, CoreConfig)> {
+    let (stop, stop_rx) = watch::channel(false);
+    let (sip_tx, sip_rx) = mpsc::channel(4096);
     let mut tls = sip_io::TlsSetup::default();
     if let (Some(cert), Some(key)) = (&cfg.sip.tls_cert, &cfg.sip.tls_key) {
         tls.acceptor =
@@ -31,17 +59,14 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let connector = crate::sip::tls::connector(cfg.sip.tls_ca.as_deref()).context("sip.tls_ca")?;
     tls.connector = Some(connector.clone());
     let tls_acceptor = tls.acceptor.clone();
-    // The outbound proxy, resolved once (a host name by A/AAAA); a TLS proxy is verified by
-    // the host name in its URI.
+    // The outbound proxy, resolved once; a TLS proxy is verified by the name in its URI.
     let proxy = match &cfg.sip.outbound_proxy {
         Some(uri) => {
             let (dest, route, name) = crate::sip::dns::outbound_proxy(uri)
                 .await
                 .map_err(|e| anyhow::anyhow!("sip.outbound_proxy: {e}"))?;
-            tls.names.insert(
-                dest.addr,
-                name.unwrap_or_else(|| dest.addr.ip().to_string()),
-            );
+            let name = name.unwrap_or_else(|| dest.addr.ip().to_string());
+            tls.names.insert(dest.addr, name);
             Some((dest, route))
         }
         None => None,
@@ -59,16 +84,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     for l in &bound {
         tracing::info!(transport = l.transport.as_str(), addr = %l.addr, "SIP listening");
     }
-    let mut ua = UaConfig::from_config(&cfg);
-    ua.ports = bound.iter().map(|l| (l.transport, l.addr.port())).collect();
-    ua.outbound_proxy = proxy;
 
-    let resolver = std::sync::Arc::new(Resolver::new(&cfg.sip.dns_servers));
-    let (dns_tx, mut dns_rx) = mpsc::channel::<(LookupId, Result<Vec<Dest>, String>)>(256);
-
-    // MSRP: one listener for every chat session (RFC 4975 §5.4); idle connections outlive
-    // the chat idle timer, which ends sessions properly (BYE) first.
-    let (msrp_tx, mut msrp_rx) = mpsc::channel(4096);
+    // MSRP: one listener for every call (RFC 4975 §5.4); idle connections outlive the chat
+    // idle timer, which ends sessions properly (BYE) first.
+    let (msrp_tx, msrp_rx) = mpsc::channel(4096);
     let msrp_addr: std::net::SocketAddr = cfg.msrp.listen.parse().context("msrp.listen")?;
     let (msrp, msrp_bound) = crate::msrp::io::bind(
         msrp_addr,
@@ -92,29 +111,43 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         }
         _ => None,
     };
-    let msrp_connector = std::sync::Arc::new(connector);
-    let (conn_tx, mut conn_rx) = mpsc::channel(1024);
 
-    let (ev_tx, mut ev_rx) = mpsc::channel(1024);
-    let (link, link_task) = link::spawn(LinkConfig::from_config(&cfg), ev_tx, stop_rx);
-    let mut core = Core::new(&cfg, ua);
-    core.set_msrp_port(msrp_bound.port());
-    core.set_msrp_tls_port(msrp_tls_port);
-    let io = Io {
-        link: &link,
-        sip: &sip,
-        resolver: &resolver,
-        dns: &dns_tx,
-        msrp: &msrp,
-        msrp_tls: &msrp_connector,
-        connected: &conn_tx,
+    let (dns_tx, dns_rx) = mpsc::channel(256);
+    let (conn_tx, conn_rx) = mpsc::channel(1024);
+    let (link_tx, link_rx) = mpsc::channel(1024);
+    let (link, link_task) = link::spawn(LinkConfig::from_config(cfg), link_tx, stop_rx);
+    let core_cfg = CoreConfig::from_config(cfg)
+        .bound_sip(&bound)
+        .outbound_proxy(proxy)
+        .bound_msrp(msrp_bound.port(), msrp_tls_port);
+    let shells = Shells {
+        stop,
+        sip,
+        sip_rx,
+        resolver: Arc::new(Resolver::new(&cfg.sip.dns_servers)),
+        dns_tx,
+        dns_rx,
+        msrp,
+        msrp_rx,
+        msrp_tls: Arc::new(connector),
+        conn_tx,
+        conn_rx,
+        link,
+        link_task,
+        link_rx,
     };
+    Ok((shells, core_cfg))
+}
+
+/// Feeds the core from the shells until a channel closes or `shutdown` completes; after
+/// every input, its outputs are drained (the str0m contract).
+async fn run_loop(mut core: Core, io: &mut Shells, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     let epoch = Instant::now();
     loop {
         let deadline = core.poll_timeout().map(|d| coalesce(epoch, d));
         tokio::select! {
-            ev = ev_rx.recv() => {
+            ev = io.link_rx.recv() => {
                 let Some(ev) = ev else { break };
                 let input = match ev {
                     LinkEvent::Up => Input::LinkUp,
@@ -127,7 +160,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
                 };
                 core.handle_input(Instant::now(), input);
             }
-            ev = sip_rx.recv() => match ev {
+            ev = io.sip_rx.recv() => match ev {
                 None => break,
                 Some(SipEvent::In(m)) => {
                     tracing::trace!(target: "stox::sip::wire", from = %m.from.addr, transport = m.from.transport.as_str(), "recv\n{}", String::from_utf8_lossy(&m.bytes));
@@ -137,17 +170,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
                     core.handle_input(Instant::now(), Input::SipUnreachable { to, reason });
                 }
             },
-            Some((id, result)) = dns_rx.recv() => {
+            Some((id, result)) = io.dns_rx.recv() => {
                 core.handle_input(Instant::now(), Input::Resolved { id, result });
             }
-            Some(ev) = msrp_rx.recv() => {
-                if let crate::msrp::io::MsrpEvent::Frame { conn, frame } = &ev {
+            Some(ev) = io.msrp_rx.recv() => {
+                if let MsrpEvent::Frame { conn, frame } = &ev {
                     tracing::trace!(target: "stox::msrp::wire", conn, "recv\n{}", String::from_utf8_lossy(&frame.to_bytes()));
                 }
                 core.handle_input(Instant::now(), Input::Msrp(ev));
             }
-            Some((chat, result)) = conn_rx.recv() => {
-                core.handle_input(Instant::now(), Input::MsrpConnected { chat, result });
+            Some((owner, result)) = io.conn_rx.recv() => {
+                core.handle_input(Instant::now(), Input::MsrpConnected { owner, result });
             }
             _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
             _ = &mut shutdown => {
@@ -155,11 +188,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
                 break;
             }
         }
-        drain(&mut core, &io);
+        drain(&mut core, io);
     }
-    let _ = stop_tx.send(true);
-    let _ = link_task.await;
-    Ok(())
 }
 
 /// Protocol timers fire on a 10 ms grid. SIP's shortest timer is T1 (500 ms), MSRP's are
@@ -182,6 +212,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 type DnsReply = mpsc::Sender<(LookupId, Result<Vec<Dest>, String>)>;
+type ConnReply = mpsc::Sender<(Owner, Result<u64, String>)>;
 
 /// Runs one RFC 3263 lookup off the loop; the answer comes back as an input.
 fn resolve(resolver: &Arc<Resolver>, tx: &DnsReply, id: LookupId, lookup: Lookup) {
@@ -192,27 +223,17 @@ fn resolve(resolver: &Arc<Resolver>, tx: &DnsReply, id: LookupId, lookup: Lookup
     });
 }
 
-/// The IO shells the core's outputs go to.
-struct Io<'a> {
-    link: &'a LinkHandle,
-    sip: &'a SipIo,
-    resolver: &'a Arc<Resolver>,
-    dns: &'a DnsReply,
-    msrp: &'a crate::msrp::io::MsrpIo,
-    msrp_tls: &'a std::sync::Arc<tokio_rustls::TlsConnector>,
-    connected: &'a mpsc::Sender<(crate::gateway::sessions::ChatId, Result<u64, String>)>,
-}
-
 /// After every input, drain the core's outputs (the str0m contract).
-fn drain(core: &mut Core, io: &Io<'_>) {
-    let Io {
+fn drain(core: &mut Core, io: &Shells) {
+    let Shells {
         link,
         sip,
         resolver,
-        dns,
+        dns_tx: dns,
         msrp,
         msrp_tls,
-        connected,
+        conn_tx: connected,
+        ..
     } = io;
     while let Some(out) = core.poll_output() {
         match out {
@@ -230,9 +251,9 @@ fn drain(core: &mut Core, io: &Io<'_>) {
                 tracing::trace!(target: "stox::sip::wire", to = %to.addr, transport = to.transport.as_str(), "send\n{}", String::from_utf8_lossy(&bytes));
                 sip.send(to, bytes)
             }
-            Output::MsrpConnect { chat, addr, tls } => {
-                let (msrp, connected) = ((*msrp).clone(), (*connected).clone());
-                let connector = (*msrp_tls).clone();
+            Output::MsrpConnect { owner, addr, tls } => {
+                let (msrp, connected) = (msrp.clone(), connected.clone());
+                let connector = msrp_tls.clone();
                 tokio::spawn(async move {
                     let r = if tls {
                         msrp.connect_tls(addr, &connector).await
@@ -240,7 +261,7 @@ fn drain(core: &mut Core, io: &Io<'_>) {
                         msrp.connect(addr).await
                     }
                     .map_err(|e| e.to_string());
-                    let _ = connected.send((chat, r)).await;
+                    let _ = connected.send((owner, r)).await;
                 });
             }
             Output::Msrp { conn, bytes } => {

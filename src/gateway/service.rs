@@ -16,6 +16,7 @@ use super::address::{AddressMap, SipAddress};
 use crate::config::Config;
 use crate::xmpp::stanza::{self, *};
 
+#[derive(Debug, Clone)]
 pub struct Service {
     name: String,
 }

@@ -288,6 +288,19 @@ impl Frame {
 
     /// The transaction response (RFC 4975 §7.2): To-Path = the request's first From-Path URI,
     /// From-Path = the first To-Path URI (ours).
+    /// Replaces a header's value (or adds the header at the end).
+    pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
+        let value = value.into();
+        match self
+            .headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            Some(h) => h.1 = value,
+            None => self.headers.push((name.to_string(), value)),
+        }
+    }
+
     pub fn response(&self, code: u16, comment: &str) -> Frame {
         let first = |h: &str| {
             self.header(h)

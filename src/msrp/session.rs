@@ -105,7 +105,14 @@ fn status_of(v: &str) -> Option<u16> {
 }
 
 impl Session {
-    pub fn new(cfg: SessionConfig, local: MsrpUri, remote: Vec<String>) -> Self {
+    /// A session with our URI and the peer's path; its transaction and message ids come
+    /// from a generator seeded by `rng` (the core's, so that tests are deterministic).
+    pub fn new(
+        cfg: SessionConfig,
+        local: MsrpUri,
+        remote: Vec<String>,
+        rng: &mut impl rand::Rng,
+    ) -> Self {
         Session {
             cfg,
             local,
@@ -115,7 +122,7 @@ impl Session {
             reassembly: Reassembly::new(cfg.max_size, 64),
             wants_report: HashMap::new(),
             events: VecDeque::new(),
-            rng: rand::rngs::StdRng::from_os_rng(),
+            rng: rand::rngs::StdRng::from_seed(rng.random()),
         }
     }
 
@@ -203,9 +210,7 @@ impl Session {
     fn respond(&mut self, f: &Frame, code: u16, comment: &str) {
         let mut r = f.response(code, comment);
         // Our From-Path in responses is always our own URI.
-        if let Some(h) = r.headers.get_mut(1) {
-            h.1 = self.local.to_string();
-        }
+        r.set_header("From-Path", self.local.to_string());
         self.events.push_back(Event::Transmit(r.to_bytes()));
     }
 
@@ -389,6 +394,7 @@ mod tests {
             SessionConfig::default(),
             MsrpUri::parse("msrp://x2s.example.com:7654/jshA7weztas;tcp").unwrap(),
             vec!["msrp://s2x.example.net:12763/kjhd37s2s20w2a;tcp".into()],
+            &mut rand::rngs::StdRng::seed_from_u64(7),
         )
     }
 

@@ -4,8 +4,8 @@
 //! UAS side, in order (§8.2): trusted source (else 403 or drop), parse (malformed → 400 with
 //! the reason as phrase), transaction matching, method (405 + Allow, also for methods the
 //! parser has never heard of), Max-Forwards 0 (483), `Require` (420 + Unsupported),
-//! OPTIONS (200 + Allow/Accept/Supported), CANCEL (200, then 487 to the INVITE), and
-//! in-dialog requests for unknown dialogs (481). What survives goes to the transaction user.
+//! OPTIONS (200 + Allow/Accept/Supported), CANCEL (200, then 487 to the INVITE). What
+//! survives goes to the transaction user, which owns the dialogs (481 for unknown ones).
 //!
 //! UAC side: Via with a fresh branch and `rport`, Max-Forwards 70, the outbound proxy as a
 //! preloaded loose Route, digest credentials for a 401/407 (retried once, never looped), and
@@ -23,7 +23,6 @@ use super::auth::{self, Challenge};
 use super::message::{self, Headers, Message, Method, NameAddr, Request, Response, reason_phrase};
 use super::transaction::{Dest, Timers, TransactionLayer, TxId, TxOutput};
 use super::uri::{Scheme, SipUri};
-use crate::config::Config;
 use crate::sip::Transport;
 
 /// Settings of the UA core, derived from the config.
@@ -37,7 +36,7 @@ pub struct UaConfig {
     pub ports: Vec<(Transport, u16)>,
     /// Outbound proxy: where requests go, and the Route that says so.
     pub outbound_proxy: Option<(Dest, String)>,
-    pub credentials: Vec<(String, String, String)>,
+    pub credentials: Vec<Credential>,
     pub timers: Timers,
     pub max_message: usize,
     /// Methods the transaction user handles (plus OPTIONS, ACK, CANCEL handled here).
@@ -50,55 +49,49 @@ pub struct UaConfig {
 }
 
 impl UaConfig {
-    pub fn from_config(cfg: &Config) -> Self {
-        let listens = cfg.sip_listen();
-        let public_host = cfg.sip.public_host.clone().unwrap_or_else(|| {
-            listens
-                .first()
-                .map(|l| host_string(l.addr.ip()))
-                .unwrap_or_else(|| "127.0.0.1".into())
-        });
-        let outbound_proxy = cfg.sip.outbound_proxy.as_deref().and_then(proxy_dest);
-        UaConfig {
-            trusted: cfg.trusted_peers(),
-            drop_untrusted: cfg.sip.untrusted == crate::config::Untrusted::Drop,
-            public_host,
-            ports: listens
-                .iter()
-                .map(|l| (l.transport, l.addr.port()))
-                .collect(),
-            outbound_proxy,
-            credentials: cfg
-                .sip
-                .credentials
-                .iter()
-                .map(|c| {
-                    (
-                        c.realm.clone(),
-                        c.username.clone(),
-                        c.password.expose().to_string(),
-                    )
-                })
-                .collect(),
-            timers: Timers {
-                t1: Duration::from_millis(cfg.sip.t1_ms),
-                t2: Duration::from_millis(cfg.sip.t2_ms),
-                t4: Duration::from_millis(cfg.sip.t4_ms),
-            },
-            max_message: cfg.sip.max_message_bytes,
-            methods: vec![Method::Message],
-            supported: vec![],
-            accept: vec!["text/plain".into()],
-            user_agent: format!("stox/{}", env!("CARGO_PKG_VERSION")),
-        }
+    /// Our listening port for a transport (else the first one), for Via and Contact.
+    pub fn port_for(&self, transport: Transport) -> u16 {
+        self.ports
+            .iter()
+            .find(|(t, _)| *t == transport)
+            .or_else(|| self.ports.first())
+            .map(|(_, p)| *p)
+            .unwrap_or(5060)
+    }
+
+    /// Our Contact for a dialog: a GRUU (RFC 5627) whose host is stox itself, so that the
+    /// resource travels (RFC 7573 §4: the user part and `gr` of `user_uri`) and in-dialog
+    /// requests reach us without any routing of the XMPP domain.
+    pub fn contact(&self, user_uri: &str, transport: Transport) -> String {
+        let port = self.port_for(transport);
+        let uri = SipUri::parse(user_uri).ok();
+        let user = uri
+            .as_ref()
+            .and_then(|u| u.user.as_deref())
+            .unwrap_or_default();
+        let gr = uri
+            .as_ref()
+            .and_then(|u| u.param("gr").flatten())
+            .map(|g| format!(";gr={g}"))
+            .unwrap_or_default();
+        let at = if user.is_empty() { "" } else { "@" };
+        format!(
+            "<sip:{user}{at}{}:{port};transport={}{gr}>",
+            self.public_host,
+            transport.as_str()
+        )
     }
 }
 
-fn host_string(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V6(v6) => format!("[{v6}]"),
-        IpAddr::V4(v4) => v4.to_string(),
-    }
+/// Digest credentials for one realm (RFC 7616).
+#[derive(Debug, Clone)]
+pub struct Credential {
+    /// The realm a challenge names.
+    pub realm: String,
+    /// The user name to answer with.
+    pub username: String,
+    /// The password (never logged).
+    pub password: String,
 }
 
 /// The transport a proxy URI asks for: its `transport=` parameter (tcp, tls), else TLS for
@@ -266,8 +259,6 @@ pub struct UserAgent {
     cfg: UaConfig,
     tl: TransactionLayer,
     clients: HashMap<TxId, ClientCtx>,
-    /// (Call-ID, local tag) of dialogs the transaction user keeps.
-    dialogs: HashSet<(String, String)>,
     events: std::collections::VecDeque<UaEvent>,
     rng: rand::rngs::StdRng,
     next_failed: u64,
@@ -285,15 +276,20 @@ fn token(rng: &mut impl Rng) -> String {
 }
 
 impl UserAgent {
+    /// A UA core whose tags, branches and Call-IDs come from the operating system's entropy.
     pub fn new(cfg: UaConfig) -> Self {
+        Self::with_rng(cfg, rand::rngs::StdRng::from_os_rng())
+    }
+
+    /// A UA core drawing its random tokens from `rng` (the core's, seeded).
+    pub fn with_rng(cfg: UaConfig, rng: rand::rngs::StdRng) -> Self {
         let timers = cfg.timers;
         UserAgent {
             cfg,
             tl: TransactionLayer::new(timers),
             clients: HashMap::new(),
-            dialogs: HashSet::new(),
             events: Default::default(),
-            rng: rand::rngs::StdRng::from_os_rng(),
+            rng,
             next_failed: u64::MAX / 2,
             resolving: HashMap::new(),
             logged_untrusted: HashSet::new(),
@@ -321,16 +317,6 @@ impl UserAgent {
 
     pub fn transactions(&self) -> usize {
         self.tl.len()
-    }
-
-    pub fn add_dialog(&mut self, call_id: &str, local_tag: &str) {
-        self.dialogs
-            .insert((call_id.to_string(), local_tag.to_string()));
-    }
-
-    pub fn remove_dialog(&mut self, call_id: &str, local_tag: &str) {
-        self.dialogs
-            .remove(&(call_id.to_string(), local_tag.to_string()));
     }
 
     pub fn poll_event(&mut self) -> Option<UaEvent> {
@@ -466,7 +452,9 @@ impl UserAgent {
         self.pump(now);
     }
 
-    fn allow(&self) -> String {
+    /// The `Allow` header value: what the UA core answers itself and the transaction
+    /// user's methods.
+    pub fn allow(&self) -> String {
         let mut m: Vec<&str> = vec!["ACK", "CANCEL", "OPTIONS"];
         m.extend(self.cfg.methods.iter().map(Method::as_str));
         m.sort_unstable();
@@ -522,15 +510,9 @@ impl UserAgent {
                 }
                 None => self.reply(now, tx, &req, 481, &[]),
             },
-            _ => {
-                if let Some(tag) = req.to_tag()
-                    && !self.dialogs.contains(&(req.call_id().to_string(), tag))
-                {
-                    self.reply(now, tx, &req, 481, &[]);
-                    return;
-                }
-                self.events.push_back(UaEvent::Request { tx, req, from });
-            }
+            // In-dialog requests too: the transaction user owns the dialogs (and answers 481
+            // for those it does not know).
+            _ => self.events.push_back(UaEvent::Request { tx, req, from }),
         }
     }
 
@@ -615,14 +597,7 @@ impl UserAgent {
     }
 
     fn via(&mut self, transport: Transport) -> String {
-        let port = self
-            .cfg
-            .ports
-            .iter()
-            .find(|(t, _)| *t == transport)
-            .or_else(|| self.cfg.ports.first())
-            .map(|(_, p)| *p)
-            .unwrap_or(5060);
+        let port = self.cfg.port_for(transport);
         let t = match transport {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
@@ -844,8 +819,8 @@ impl UserAgent {
                     self.cfg
                         .credentials
                         .iter()
-                        .find(|(realm, _, _)| realm == &c.realm)
-                        .map(|(_, u, p)| (c.clone(), u.clone(), p.clone()))
+                        .find(|cr| cr.realm == c.realm)
+                        .map(|cr| (c.clone(), cr.username.clone(), cr.password.clone()))
                 });
             if let Some((c, user, pass)) = creds
                 && let Some(mut ctx) = self.clients.remove(&tx)
@@ -897,7 +872,11 @@ mod tests {
             public_host: "127.0.0.1".into(),
             ports: vec![(Transport::Udp, 5070), (Transport::Tcp, 5070)],
             outbound_proxy: proxy_dest("sip:127.0.0.1:5060"),
-            credentials: vec![("sip.example.com".into(), "stox".into(), "pw".into())],
+            credentials: vec![Credential {
+                realm: "sip.example.com".into(),
+                username: "stox".into(),
+                password: "pw".into(),
+            }],
             timers: Timers::default(),
             max_message: 1300,
             methods: vec!["MESSAGE".into(), "INVITE".into(), "BYE".into()],
@@ -985,7 +964,7 @@ mod tests {
     }
 
     #[test]
-    fn max_forwards_zero_require_and_dialogless_requests() {
+    fn max_forwards_zero_and_require() {
         let mut u = ua();
         let zero = String::from_utf8(msg("MESSAGE", ""))
             .unwrap()
@@ -1002,11 +981,6 @@ mod tests {
             s[0].starts_with("SIP/2.0 420 ") && s[0].contains("Unsupported: 100rel, foo\r\n"),
             "{s:?}"
         );
-        u.on_datagram(Instant::now(), &msg("BYE", ";tag=nope"), from());
-        assert!(sent(&events(&mut u))[0].starts_with("SIP/2.0 481 "));
-        u.add_dialog("c-BYE", "nope");
-        u.on_datagram(Instant::now(), &msg("BYE", ";tag=nope2"), from());
-        assert!(sent(&events(&mut u))[0].starts_with("SIP/2.0 481 "));
     }
 
     #[test]

@@ -116,6 +116,25 @@ pub fn message_error(msg: &Message, err: StanzaError) -> Option<Message> {
     Some(reply)
 }
 
+/// An error `<message/>` about a message that is no longer at hand (it went to SIP and
+/// failed there): `from` is the recipient the sender wrote to, `id` and `thread` the
+/// original's.
+pub fn error_message(
+    from: Jid,
+    to: Jid,
+    id: Option<xmpp_parsers::message::Id>,
+    thread: Option<xmpp_parsers::message::Thread>,
+    err: StanzaError,
+) -> Message {
+    let mut m = Message::new(Some(to));
+    m.from = Some(from);
+    m.id = id;
+    m.type_ = MessageType::Error;
+    m.thread = thread;
+    m.payloads.push(err.into());
+    m
+}
+
 /// Error reply to a presence; `None` for an error presence.
 pub fn presence_error(p: &Presence, err: StanzaError) -> Option<Presence> {
     if p.type_ == PresenceType::Error {

@@ -6,12 +6,16 @@ use std::time::{Duration, Instant};
 use xmpp_parsers::minidom::Element;
 use xmpp_parsers::stanza::Stanza;
 
-use super::*;
-use crate::gateway::{Input, Output};
+use std::net::SocketAddr;
+
+use crate::config::Config;
+use crate::gateway::{ChatId, Core, CoreConfig, Input, Output, Owner};
 use crate::msrp::codec::parse as msrp_parse;
+use crate::msrp::io::MsrpEvent;
+use crate::sip::Transport;
 use crate::sip::io::SipIn;
-use crate::sip::message::{Message as SipMessage, parse as sip_parse};
-use crate::sip::ua::UaConfig;
+use crate::sip::message::{Message as SipMessage, Response, parse as sip_parse};
+use crate::sip::transaction::Dest;
 
 const NS: &str = "xmlns='jabber:component:accept'";
 
@@ -33,16 +37,20 @@ fn config(extra: &str) -> Config {
     let toml = format!(
         "[xmpp]\ncomponent = \"sip.example.com\"\nsecret = \"x\"\ndomains = [\"example.com\"]\n[sip]\ndomain = \"example.net\"\nlisten = [\"udp:127.0.0.1:5070\"]\noutbound_proxy = \"sip:127.0.0.1:5060\"\n[msrp]\nlisten = \"127.0.0.1:2855\"\n{extra}"
     );
-    let mut f = tempfile::NamedTempFile::new().unwrap();
-    std::io::Write::write_all(&mut f, toml.as_bytes()).unwrap();
-    Config::load_with_env(f.path(), Some(Default::default())).unwrap()
+    Config::parse(&toml).unwrap()
 }
 
 impl T {
     fn new(extra: &str) -> T {
+        T::with(extra, |c| c)
+    }
+
+    /// A core whose configuration is adjusted after loading (as the runtime does once the
+    /// sockets are bound).
+    fn with(extra: &str, adjust: impl FnOnce(CoreConfig) -> CoreConfig) -> T {
         let cfg = config(extra);
         let mut t = T {
-            core: Core::new(&cfg, UaConfig::from_config(&cfg)),
+            core: Core::new(adjust(CoreConfig::from_config(&cfg)).seed([7; 32])),
             now: Instant::now(),
         };
         t.input(Input::LinkUp);
@@ -60,7 +68,12 @@ impl T {
                 Output::Msrp { conn, bytes } => {
                     o.msrp.push((conn, String::from_utf8_lossy(&bytes).into()))
                 }
-                Output::MsrpConnect { chat, addr, .. } => o.connect.push((chat, addr)),
+                Output::MsrpConnect {
+                    owner: Owner::Chat(chat),
+                    addr,
+                    ..
+                } => o.connect.push((chat, addr)),
+                Output::MsrpConnect { .. } => {}
                 Output::MsrpClose { conn } => o.close.push(conn),
                 Output::Resolve { .. } => {}
             }
@@ -209,7 +222,7 @@ fn open_x2s(t: &mut T, extra_payload: &str) -> (String, String) {
 
 fn connected(t: &mut T, chat: &str, conn: u64) -> Out {
     t.input(Input::MsrpConnected {
-        chat: chat.parse().unwrap(),
+        owner: Owner::Chat(chat.parse().unwrap()),
         result: Ok(conn),
     })
 }
@@ -549,7 +562,7 @@ fn invites_that_cannot_be_bridged() {
         "no msrp.tls_listen: {o:?}"
     );
     // with an msrps listener the same offer is answered over TLS
-    t.core.set_msrp_tls_port(Some(2856));
+    let mut t = T::with("", |c| c.bound_msrp(2855, Some(2856)));
     let o = t.sip(&invite("tls-ok", "b5").replace("TCP/MSRP", "TCP/TLS/MSRP"));
     let ok = &o.sip[1];
     assert!(ok.starts_with("SIP/2.0 200 OK\r\n"), "{o:?}");

@@ -1,7 +1,11 @@
-//! One-to-one chat, RFC 7573: the translations between MSRP messages and `type='chat'`
-//! stanzas (bodies, XEP-0085 chat states ⇄ RFC 3994 isComposing, XEP-0184 receipts ⇄
-//! Success-Report/REPORT, `gone` ⇄ BYE). Pure functions; the session bookkeeping (INVITE,
-//! MSRP connections, queues) builds on them.
+//! One-to-one chat, RFC 7573. This file: the translations between MSRP messages and
+//! `type='chat'` stanzas (bodies, XEP-0085 chat states ⇄ RFC 3994 isComposing, XEP-0184
+//! receipts ⇄ Success-Report/REPORT, `gone` ⇄ BYE) — pure functions. [`table`]: the sessions
+//! and their indexes. [`flows`]: the RFC 7573 §4/§5 flows on top of the shared call
+//! (`gateway/call.rs`).
+
+pub mod flows;
+pub mod table;
 
 use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::jid::Jid;
@@ -11,6 +15,10 @@ use xmpp_parsers::receipts::{Received, Request as ReceiptRequest};
 
 use crate::body::iscomposing::{self, IsComposing};
 use crate::body::xhtml;
+
+/// What we accept in MSRP (and offer in `a=accept-types`): what [`msrp_to_stanza`] can turn
+/// into a stanza — the page-mode types (`im::ACCEPT`) and isComposing.
+pub const ACCEPT: &[&str] = &["text/plain", "text/html", iscomposing::CONTENT_TYPE];
 
 /// What a complete MSRP message becomes in XMPP.
 #[derive(Debug, PartialEq)]

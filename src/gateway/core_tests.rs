@@ -1,0 +1,259 @@
+//! The core through its public contract: stanzas and SIP text in, outputs out.
+
+use super::*;
+use crate::config::Config;
+use xmpp_parsers::minidom::Element;
+
+fn core() -> Core {
+    let toml = "[xmpp]\ncomponent = \"sip.example.com\"\nsecret = \"x\"\ndomains = [\"example.com\"]\n[sip]\ndomain = \"example.net\"\n";
+    let cfg = Config::parse(toml).unwrap();
+    Core::new(CoreConfig::from_config(&cfg).seed([7; 32]))
+}
+
+/// Feeds one stanza (XML in the component namespace) and returns every output as XML.
+fn run(core: &mut Core, xml: &str) -> Vec<String> {
+    let el: Element = xml.parse().unwrap();
+    let st = Stanza::try_from(el).unwrap();
+    core.handle_input(Instant::now(), Input::Stanza(st));
+    std::iter::from_fn(|| core.poll_output())
+        .filter_map(|o| match o {
+            Output::Stanza(s) | Output::TrackedStanza(_, s) => {
+                Some(String::from(&Element::from(s)))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn one(xml: &str) -> String {
+    let out = run(&mut core(), xml);
+    assert_eq!(out.len(), 1, "{out:?}");
+    out.into_iter().next().unwrap()
+}
+
+const NS: &str = "xmlns='jabber:component:accept'";
+
+#[test]
+fn disco_info_of_the_domain() {
+    let r = one(&format!(
+        "<iq {NS} type='get' id='1' from='juliet@example.com/b' to='sip.example.com'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+    ));
+    assert!(
+        r.contains("type='result'")
+            && r.contains("category='gateway'")
+            && r.contains("type='simple'"),
+        "{r}"
+    );
+    assert!(
+        r.contains("jid\\20escaping") && r.contains("jabber:iq:gateway"),
+        "{r}"
+    );
+    assert!(
+        r.contains("from='sip.example.com'") && r.contains("to='juliet@example.com/b'"),
+        "{r}"
+    );
+}
+
+#[test]
+fn disco_info_of_a_contact() {
+    let r = one(&format!(
+        "<iq {NS} type='get' id='1' from='juliet@example.com/b' to='romeo@sip.example.com'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+    ));
+    assert!(
+        r.contains("category='client'") && r.contains("type='phone'"),
+        "{r}"
+    );
+}
+
+#[test]
+fn disco_items_version_ping() {
+    let r = one(&format!(
+        "<iq {NS} type='get' id='1' from='juliet@example.com/b' to='sip.example.com'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>"
+    ));
+    assert!(
+        r.contains("type='result'") && r.contains("disco#items"),
+        "{r}"
+    );
+    let r = one(&format!(
+        "<iq {NS} type='get' id='2' from='juliet@example.com/b' to='sip.example.com'><query xmlns='jabber:iq:version'/></iq>"
+    ));
+    assert!(
+        r.contains("<name>stox</name>") && !r.contains("<os>"),
+        "{r}"
+    );
+    let r = one(&format!(
+        "<iq {NS} type='get' id='3' from='juliet@example.com/b' to='sip.example.com'><ping xmlns='urn:xmpp:ping'/></iq>"
+    ));
+    assert!(r.contains("type='result'") && r.contains("id='3'"), "{r}");
+}
+
+#[test]
+fn gateway_prompt_and_translation() {
+    let r = one(&format!(
+        "<iq {NS} type='get' id='1' from='juliet@example.com/b' to='sip.example.com'><query xmlns='jabber:iq:gateway'/></iq>"
+    ));
+    assert!(
+        r.contains("<prompt>SIP address</prompt>") && r.contains("<desc>"),
+        "{r}"
+    );
+    let r = one(&format!(
+        "<iq {NS} type='set' id='2' from='juliet@example.com/b' to='sip.example.com'><query xmlns='jabber:iq:gateway'><prompt>romeo@example.net</prompt></query></iq>"
+    ));
+    assert!(r.contains("<jid>romeo@sip.example.com</jid>"), "{r}");
+    let r = one(&format!(
+        "<iq {NS} type='set' id='3' from='juliet@example.com/b' to='sip.example.com'><query xmlns='jabber:iq:gateway'/></iq>"
+    ));
+    assert!(r.contains("bad-request"), "{r}");
+    let r = one(&format!(
+        "<iq {NS} type='set' id='4' from='juliet@example.com/b' to='sip.example.com'><query xmlns='jabber:iq:gateway'><prompt>sips:romeo@example.net</prompt></query></iq>"
+    ));
+    assert!(r.contains("not-acceptable"), "{r}");
+}
+
+#[test]
+fn unknown_and_unsupported_iqs_get_errors() {
+    let r = one(&format!(
+        "<iq {NS} type='get' id='1' from='juliet@example.com/b' to='sip.example.com'><query xmlns='urn:unknown'/></iq>"
+    ));
+    assert!(
+        r.contains("service-unavailable") && r.contains("type='cancel'"),
+        "{r}"
+    );
+    let r = one(&format!(
+        "<iq {NS} type='set' id='2' from='juliet@example.com/b' to='sip.example.com'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+    ));
+    assert!(r.contains("feature-not-implemented"), "{r}");
+    let r = one(&format!(
+        "<iq {NS} type='get' id='3' from='juliet@example.com/b' to='romeo@sip.example.com'><ping xmlns='urn:xmpp:ping'/></iq>"
+    ));
+    assert!(r.contains("service-unavailable"), "{r}");
+}
+
+#[test]
+fn results_errors_and_broadcast_presence_are_not_answered() {
+    let mut c = core();
+    assert!(
+        run(
+            &mut c,
+            &format!(
+                "<iq {NS} type='result' id='1' from='juliet@example.com/b' to='sip.example.com'/>"
+            )
+        )
+        .is_empty()
+    );
+    assert!(run(&mut c, &format!("<iq {NS} type='error' id='2' from='juliet@example.com/b' to='sip.example.com'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")).is_empty());
+    assert!(
+        run(
+            &mut c,
+            &format!("<presence {NS} from='juliet@example.com/b' to='romeo@sip.example.com'/>")
+        )
+        .is_empty()
+    );
+    assert!(run(&mut c, &format!("<message {NS} type='error' id='3' from='juliet@example.com/b' to='romeo@sip.example.com'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")).is_empty());
+    assert_eq!(c.metrics().bounces, 1);
+}
+
+#[test]
+fn messages_from_foreign_domains_are_forbidden() {
+    let r = one(&format!(
+        "<message {NS} id='m' from='mallory@evil.example/x' to='romeo@sip.example.com'><body>hi</body></message>"
+    ));
+    assert!(
+        r.contains("forbidden") && r.contains("type='auth'") && r.contains("id='m'"),
+        "{r}"
+    );
+}
+
+#[test]
+fn invalid_stanzas_get_bad_request() {
+    let mut c = core();
+    c.handle_input(
+        Instant::now(),
+        Input::InvalidStanza(InvalidStanza {
+            kind: "iq".into(),
+            from: Some("juliet@example.com/b".into()),
+            to: Some("sip.example.com".into()),
+            id: Some("x".into()),
+            type_: Some("get".into()),
+            reason: "no payload".into(),
+        }),
+    );
+    let out: Vec<_> = std::iter::from_fn(|| c.poll_output()).collect();
+    assert_eq!(out.len(), 1);
+    let Output::Stanza(s) = &out[0] else { panic!() };
+    let xml = String::from(&Element::from(match s {
+        Stanza::Iq(i) => Stanza::Iq(i.clone()),
+        _ => panic!(),
+    }));
+    assert!(
+        xml.contains("bad-request") && xml.contains("no payload"),
+        "{xml}"
+    );
+    // an invalid error stanza is not answered
+    c.handle_input(
+        Instant::now(),
+        Input::InvalidStanza(InvalidStanza {
+            kind: "message".into(),
+            from: Some("juliet@example.com/b".into()),
+            to: None,
+            id: None,
+            type_: Some("error".into()),
+            reason: "x".into(),
+        }),
+    );
+    assert!(c.poll_output().is_none());
+}
+
+fn sip_in(c: &mut Core, msg: &str) -> Vec<String> {
+    let from = Dest {
+        transport: crate::sip::Transport::Udp,
+        addr: "127.0.0.1:5060".parse().unwrap(),
+    };
+    c.handle_input(
+        Instant::now(),
+        Input::Sip(SipIn {
+            bytes: msg.replace('\n', "\r\n").into_bytes(),
+            from,
+        }),
+    );
+    std::iter::from_fn(|| c.poll_output())
+        .filter_map(|o| match o {
+            Output::Sip { bytes, .. } => Some(String::from_utf8_lossy(&bytes).to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn invites_without_msrp_get_488_with_a_warning() {
+    let mut c = core();
+    let body = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    let inv = format!(
+        "INVITE sip:juliet@example.com SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKi1\nFrom: <sip:romeo@example.net>;tag=a\nTo: <sip:juliet@example.com>\nCall-ID: i1\nCSeq: 1 INVITE\nContact: <sip:romeo@127.0.0.1>\nContent-Type: application/sdp\nContent-Length: {}\n\n{body}",
+        body.len()
+    );
+    let out = sip_in(&mut c, &inv);
+    assert!(out[0].starts_with("SIP/2.0 100 Trying\r\n"), "{out:?}");
+    assert!(
+        out[1].starts_with("SIP/2.0 488 Not Acceptable Here\r\n")
+            && out[1].contains("Warning: 304 "),
+        "{out:?}"
+    );
+    let bye = "BYE sip:juliet@example.com SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKb1\nFrom: <sip:romeo@example.net>;tag=a\nTo: <sip:juliet@example.com>\nCall-ID: i3\nCSeq: 2 BYE\nContent-Length: 0\n\n";
+    assert!(sip_in(&mut c, bye)[0].starts_with("SIP/2.0 481 "));
+}
+
+/// RFC 3261 §12.2.2: an in-dialog request for a dialog nobody owns gets 481 (this check
+/// moved from the UA core to the core's routing table).
+#[test]
+fn in_dialog_requests_for_unknown_dialogs_get_481() {
+    let mut c = core();
+    for (method, n) in [("BYE", 1), ("MESSAGE", 2), ("INVITE", 3)] {
+        let req = format!(
+            "{method} sip:juliet@example.com SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKd{n}\nFrom: <sip:romeo@example.net>;tag=a\nTo: <sip:juliet@example.com>;tag=nope\nCall-ID: d{n}\nCSeq: 2 {method}\nContent-Length: 0\n\n"
+        );
+        let out = sip_in(&mut c, &req);
+        let last = out.last().cloned().unwrap_or_default();
+        assert!(last.starts_with("SIP/2.0 481 "), "{method}: {out:?}");
+    }
+}
