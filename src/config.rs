@@ -22,18 +22,24 @@ pub use crate::sip::Transport;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[xmpp]`: the component link.
     pub xmpp: XmppConfig,
+    /// `[sip]`: transports, trust, proxy.
     pub sip: SipConfig,
     #[serde(default)]
+    /// `[msrp]`: chat sessions.
     pub msrp: MsrpConfig,
     /// Extra SIP-domain ⇄ XMPP-domain routes (RFC 7247 §5 leaves domain mapping to policy).
     #[serde(default)]
     pub routes: Vec<Route>,
     #[serde(default)]
+    /// `[limits]`: sizes and queues.
     pub limits: Limits,
     #[serde(default)]
+    /// `[im]`: page-mode and chat choices.
     pub im: ImConfig,
     #[serde(default)]
+    /// `[log]`.
     pub log: LogConfig,
 }
 
@@ -165,8 +171,10 @@ pub struct SipConfig {
     #[serde(default = "default_remote_domains")]
     pub remote_domains: Vec<String>,
     #[serde(default)]
+    /// Certificate chain (PEM) for the TLS listener.
     pub tls_cert: Option<PathBuf>,
     #[serde(default)]
+    /// Its private key (PEM).
     pub tls_key: Option<PathBuf>,
     /// CA bundle (PEM) that outgoing TLS peers are verified against; default: the system's.
     #[serde(default)]
@@ -178,8 +186,10 @@ pub struct SipConfig {
     #[serde(default = "default_t1")]
     pub t1_ms: u64,
     #[serde(default = "default_t2")]
+    /// RFC 3261 T2 (ms).
     pub t2_ms: u64,
     #[serde(default = "default_t4")]
+    /// RFC 3261 T4 (ms).
     pub t4_ms: u64,
     /// Largest SIP message accepted (bytes); larger requests get 513.
     #[serde(default = "default_max_message")]
@@ -194,9 +204,13 @@ pub struct SipConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// Digest credentials stox answers a challenge of this realm with.
 pub struct SipCredential {
+    /// The realm in the challenge.
     pub realm: String,
+    /// The user name.
     pub username: String,
+    /// The password (or `STOX__SIP__CREDENTIALS` from the environment).
     pub password: Secret,
 }
 
@@ -206,9 +220,11 @@ pub struct SipCredential {
 pub struct Secret(pub String);
 
 impl Secret {
+    /// The secret itself (never log it).
     pub fn expose(&self) -> &str {
         &self.0
     }
+    /// No secret configured.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -222,8 +238,10 @@ impl fmt::Debug for Secret {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[msrp]`.
 pub struct MsrpConfig {
     #[serde(default = "default_msrp_listen")]
+    /// Address the MSRP listener binds, `ip:port`.
     pub listen: String,
     /// `msrps` (MSRP over TLS, RFC 4975 §14.2) listener, `ip:port`; uses `sip.tls_cert` and
     /// `sip.tls_key`. Without it, offers of `TCP/TLS/MSRP` get 488.
@@ -308,7 +326,9 @@ fn default_chat_mode() -> ChatMode {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
+    /// The SIP domain name.
     pub sip_domain: String,
+    /// The XMPP domain it stands for.
     pub xmpp_domain: String,
 }
 
@@ -336,6 +356,7 @@ impl Default for Limits {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[log]`.
 pub struct LogConfig {
     /// tracing filter, e.g. `info` or `stox=debug,info`.
     #[serde(default = "default_log_level")]
@@ -418,7 +439,9 @@ fn default_log_format() -> LogFormat {
 /// One problem with the configuration, tied to the key that has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
+    /// The key, e.g. `sip.listen`.
     pub key: String,
+    /// What is wrong with it.
     pub problem: String,
 }
 
@@ -447,7 +470,9 @@ impl fmt::Display for ConfigErrors {
 /// A parsed `transport:ip:port` listen entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Listen {
+    /// The transport.
     pub transport: Transport,
+    /// The socket address.
     pub addr: SocketAddr,
 }
 
@@ -798,14 +823,17 @@ impl Config {
         }
     }
 
+    /// `xmpp.keepalive_secs` as a duration.
     pub fn keepalive(&self) -> Duration {
         Duration::from_secs(self.xmpp.keepalive_secs)
     }
 
+    /// `xmpp.keepalive_timeout_secs` as a duration.
     pub fn keepalive_timeout(&self) -> Duration {
         Duration::from_secs(self.xmpp.keepalive_timeout_secs)
     }
 
+    /// `sip.trusted_peers` as networks (a bare address is a /32 or /128).
     pub fn trusted_peers(&self) -> Vec<IpNet> {
         self.sip
             .trusted_peers
@@ -818,6 +846,7 @@ impl Config {
             .collect()
     }
 
+    /// `sip.listen` parsed (validated: nothing is dropped).
     pub fn sip_listen(&self) -> Vec<Listen> {
         self.sip
             .listen

@@ -3,6 +3,7 @@
 //! Layout follows the architecture: `xmpp/` is the component link (IO shell) and stanza
 //! helpers, `gateway/` is the sans-IO core with one module per mapping concern, `runtime`
 //! wires IO tasks to the core, `config` is the typed configuration.
+#![warn(missing_docs)]
 
 /// An enum for a config key or protocol field whose value is one of a few words: the same
 /// spelling in TOML and on the wire, and a `--check` message naming the choices.

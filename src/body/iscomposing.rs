@@ -6,22 +6,28 @@ use std::fmt::Write as _;
 use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::minidom::Element;
 
+/// The MIME type of isComposing documents (RFC 3994 §4).
 pub const CONTENT_TYPE: &str = "application/im-iscomposing+xml";
+/// Their XML namespace.
 pub const NS: &str = "urn:ietf:params:xml:ns:im-iscomposing";
 /// Receivers fall back to idle after this long without a refresh when none is given.
 pub const DEFAULT_ACTIVE_SECS: u32 = 120;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// An isComposing status document (RFC 3994 §3).
 pub struct IsComposing {
     /// `true` for `active` (composing); unknown states count as idle (RFC 3994 §4).
     pub active: bool,
+    /// The kind of message being composed, when given.
     pub content_type: Option<String>,
     /// Seconds until the sender refreshes an active state.
     pub refresh: Option<u32>,
+    /// When the composer was last active (RFC 3339), when given.
     pub last_active: Option<String>,
 }
 
 impl IsComposing {
+    /// Parses a document; the error says what is wrong.
     pub fn parse(body: &[u8]) -> Result<IsComposing, String> {
         let text = std::str::from_utf8(body).map_err(|_| "isComposing is not UTF-8".to_string())?;
         // Skip an XML declaration: minidom parses elements only.
@@ -48,6 +54,7 @@ impl IsComposing {
         })
     }
 
+    /// The document as sent.
     pub fn to_body(&self) -> String {
         let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = write!(s, "<isComposing xmlns=\"{NS}\">");

@@ -6,22 +6,36 @@
 use std::fmt::Write as _;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// One `m=` section with its attributes.
 pub struct Media {
+    /// The media type (`message` for MSRP).
     pub media: String,
+    /// The port (RFC 4975 §8.1: ignored for MSRP; the path counts).
     pub port: u16,
+    /// The protocol, e.g. `TCP/MSRP` or `TCP/TLS/MSRP`.
     pub proto: String,
+    /// The formats (`*` for MSRP).
     pub formats: Vec<String>,
+    /// Its `c=` line, when it has one.
     pub connection: Option<String>,
+    /// `a=` lines in order: name and optional value.
     pub attributes: Vec<(String, Option<String>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// A session description (RFC 4566), the parts MSRP uses.
 pub struct Sdp {
+    /// The `o=` line.
     pub origin: String,
+    /// The `s=` line.
     pub session_name: String,
+    /// The session-level `c=` line.
     pub connection: Option<String>,
+    /// The `t=` line.
     pub timing: String,
+    /// Session-level `a=` lines.
     pub attributes: Vec<(String, Option<String>)>,
+    /// The media sections.
     pub media: Vec<Media>,
 }
 
@@ -37,6 +51,7 @@ fn attr<'a>(
 }
 
 impl Media {
+    /// The first value of an `a=` attribute.
     pub fn attr(&self, name: &str) -> Option<&str> {
         attr(&self.attributes, name).next()
     }
@@ -139,6 +154,7 @@ impl Sdp {
         self.media.iter().find(|m| m.is_msrp())
     }
 
+    /// The description as sent.
     pub fn to_body(&self) -> String {
         let mut s = String::from("v=0\r\n");
         let _ = write!(s, "o={}\r\ns={}\r\n", self.origin, self.session_name);

@@ -5,7 +5,9 @@
 
 use xmpp_parsers::minidom::Element;
 
+/// XEP-0071's wrapper namespace.
 pub const NS_XHTML_IM: &str = "http://jabber.org/protocol/xhtml-im";
+/// The XHTML namespace of the body inside it.
 pub const NS_XHTML: &str = "http://www.w3.org/1999/xhtml";
 
 fn map_tag(tag: &str) -> Option<&'static str> {

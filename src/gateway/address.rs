@@ -30,14 +30,19 @@ use crate::sip::uri::{Scheme, SipUri, UriError};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
     #[error("not a SIP address: {0}")]
+    /// Not a URI or JID we can read.
     Malformed(String),
     #[error("URI scheme '{0}' cannot be carried to XMPP")]
+    /// A scheme other than sip/im/pres.
     UnsupportedScheme(String),
     #[error("sips: requires TLS on every hop, which XMPP cannot signal (RFC 7247 §9)")]
+    /// `sips:` (never mapped).
     Sips,
     #[error("the SIP domain '{0}' is not reachable through this gateway")]
+    /// A domain this gateway does not route.
     DomainNotRouted(String),
     #[error("'{0}' does not give a valid JID")]
+    /// The mapped JID is not valid.
     BadJid(String),
 }
 
@@ -124,6 +129,7 @@ pub struct AddressMap {
 }
 
 impl AddressMap {
+    /// The policy from the configuration.
     pub fn new(cfg: &Config) -> Self {
         let lower = |v: &[String]| v.iter().map(|d| d.to_ascii_lowercase()).collect();
         AddressMap {
@@ -145,6 +151,7 @@ impl AddressMap {
         }
     }
 
+    /// The component's domain.
     pub fn component(&self) -> &str {
         &self.component
     }

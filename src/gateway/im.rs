@@ -22,12 +22,16 @@ use crate::xmpp::stanza;
 /// A SIP answer refusing a request: status, reason phrase, extra headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
+    /// The SIP status.
     pub code: u16,
+    /// The reason phrase.
     pub reason: String,
+    /// Extra headers (Accept, Warning, …).
     pub headers: Vec<(&'static str, String)>,
 }
 
 impl Refusal {
+    /// A refusal with no extra headers.
     pub fn new(code: u16, reason: impl Into<String>) -> Self {
         Refusal {
             code,
@@ -37,6 +41,7 @@ impl Refusal {
     }
 }
 
+/// What page mode takes from SIP (`Accept` of 415s and OPTIONS answers).
 pub const ACCEPT: &str = "text/plain, text/html";
 
 /// Who a SIP request (MESSAGE or INVITE) is from and to, as JIDs (RFC 7247 §5): the
@@ -157,15 +162,21 @@ fn decode_body(req: &Request) -> Result<(String, Option<Element>), Refusal> {
 /// What the core needs to send a MESSAGE for a stanza.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageMessage {
+    /// The Request-URI (the recipient's SIP URI).
     pub request_uri: String,
     /// From without its tag (the core adds one).
     pub from: NameAddr,
+    /// The To header.
     pub to: NameAddr,
     /// The thread, when it can be a Call-ID as it is.
     pub call_id: Option<String>,
+    /// `Subject`, from `<subject/>`.
     pub subject: Option<String>,
+    /// `Content-Language`, from the body's `xml:lang`.
     pub language: Option<String>,
+    /// The body.
     pub body: String,
+    /// Its MIME type.
     pub content_type: &'static str,
     /// `Call-Info` pointing back at the XMPP identity (RFC 7081 / RFC 6993).
     pub call_info: String,

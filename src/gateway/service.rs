@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::xmpp::stanza::{self, *};
 
 #[derive(Debug, Clone)]
+/// Answers to iqs about the gateway itself (disco, XEP-0100, XEP-0092, XEP-0199).
 pub struct Service {
     name: String,
 }
@@ -30,6 +31,7 @@ enum Target {
 }
 
 impl Service {
+    /// From `xmpp.name`.
     pub fn new(cfg: &Config) -> Self {
         Service {
             name: cfg.xmpp.name.clone(),

@@ -40,19 +40,26 @@ impl Flag {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// Request or response.
 pub enum Kind {
+    /// A request with its method.
     Request(String),
+    /// A response: status and comment.
     Response(u16, Option<String>),
 }
 
 /// One MSRP request or response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
+    /// The transaction id.
     pub tid: String,
+    /// Request or response.
     pub kind: Kind,
     /// In order; To-Path and From-Path first, Content-Type last when there is a body.
     pub headers: Vec<(String, String)>,
+    /// The body (after Content-Type).
     pub body: Vec<u8>,
+    /// The continuation flag of the end-line (`$`, `+`, `#`).
     pub flag: Flag,
 }
 
@@ -61,8 +68,11 @@ pub struct Frame {
 /// (otherwise the connection is unusable and must be closed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
+    /// Why it is not MSRP.
     pub reason: String,
+    /// The transaction id, if the start line was readable.
     pub tid: Option<String>,
+    /// Bytes to skip to the next frame, when its end was found.
     pub skip: Option<usize>,
 }
 
@@ -246,6 +256,7 @@ pub fn parse(buf: &[u8], max: usize) -> Result<Option<(Frame, usize)>, ParseErro
 }
 
 impl Frame {
+    /// A header's value (case-insensitive name).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -253,6 +264,7 @@ impl Frame {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The method, for requests.
     pub fn method(&self) -> Option<&str> {
         match &self.kind {
             Kind::Request(m) => Some(m),
@@ -260,6 +272,7 @@ impl Frame {
         }
     }
 
+    /// The frame as sent.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut s = String::with_capacity(200);
         match &self.kind {
@@ -301,6 +314,7 @@ impl Frame {
         }
     }
 
+    /// A response to this request: To-Path/From-Path swapped, same transaction id.
     pub fn response(&self, code: u16, comment: &str) -> Frame {
         let first = |h: &str| {
             self.header(h)
@@ -324,12 +338,16 @@ impl Frame {
 /// `Byte-Range: start-end/total`, with `*` for an unknown end or total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteRange {
+    /// First byte (1-based).
     pub start: u64,
+    /// Last byte, `None` for `*`.
     pub end: Option<u64>,
+    /// Total size, `None` for `*`.
     pub total: Option<u64>,
 }
 
 impl ByteRange {
+    /// Parses `start-end/total`.
     pub fn parse(v: &str) -> Option<ByteRange> {
         let (range, total) = v.trim().split_once('/')?;
         let (start, end) = range.split_once('-')?;
@@ -422,8 +440,11 @@ pub enum Reassembled {
     Pending,
     /// The whole message: content type and bytes.
     Complete {
+        /// The Message-ID.
         message_id: String,
+        /// Its Content-Type.
         content_type: String,
+        /// The whole body.
         body: Vec<u8>,
     },
     /// `#`: the sender gave up; what we had is dropped.
@@ -456,6 +477,7 @@ fn add_range(have: &mut Vec<(u64, u64)>, s: u64, e: u64) {
 }
 
 impl Reassembly {
+    /// Limits: message size and messages in flight.
     pub fn new(max: u64, max_messages: usize) -> Self {
         Reassembly {
             max,
@@ -464,10 +486,12 @@ impl Reassembly {
         }
     }
 
+    /// Messages being reassembled.
     pub fn in_flight(&self) -> usize {
         self.partial.len()
     }
 
+    /// Adds a chunk.
     pub fn feed(&mut self, f: &Frame) -> Reassembled {
         let Some(mid) = f.header("Message-ID").map(String::from) else {
             return Reassembled::Bad("missing Message-ID");

@@ -16,30 +16,42 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::codec::{Frame, parse};
 
+/// Names one MSRP connection (TCP or TLS), accepted or opened.
 pub type ConnId = u64;
 
 #[derive(Debug)]
+/// What the MSRP transport reports.
 pub enum MsrpEvent {
     /// A connection came up (accepted, or connected by us).
     Up {
+        /// The connection.
         conn: ConnId,
+        /// The peer's address.
         peer: SocketAddr,
     },
+    /// A complete frame.
     Frame {
+        /// The connection.
         conn: ConnId,
+        /// The frame.
         frame: Frame,
     },
     /// Bytes that were not MSRP: the connection was closed (and, when possible, answered).
     Garbage {
+        /// The connection.
         conn: ConnId,
+        /// What was wrong.
         reason: String,
     },
+    /// The connection is closed.
     Down {
+        /// The connection.
         conn: ConnId,
     },
 }
 
 #[derive(Clone)]
+/// The MSRP transport: listeners, outgoing connections, writers (cheap to clone).
 pub struct MsrpIo {
     conns: Arc<Mutex<HashMap<ConnId, mpsc::Sender<Vec<u8>>>>>,
     next: Arc<AtomicU64>,
@@ -206,6 +218,7 @@ impl MsrpIo {
         }
     }
 
+    /// Open connections.
     pub fn connections(&self) -> usize {
         self.conns.lock().map(|m| m.len()).unwrap_or(0)
     }

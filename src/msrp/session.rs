@@ -12,6 +12,7 @@ use super::codec::{ByteRange, Flag, Frame, Kind, Reassembled, Reassembly, chunk_
 use super::uri::MsrpUri;
 
 #[derive(Debug, Clone, Copy)]
+/// Settings of one session.
 pub struct SessionConfig {
     /// Largest chunk body we send (RFC 4975 suggests 2048 for interruptibility).
     pub chunk: usize,
@@ -40,6 +41,7 @@ impl Default for SessionConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// What a session reports.
 pub enum Event {
     /// Bytes to write on the session's connection.
     Transmit(Vec<u8>),
@@ -48,20 +50,32 @@ pub enum Event {
         /// Transaction id of the SEND that completed the message (its only one, unless
         /// chunked): RFC 7573 §5 makes it the stanza id.
         tid: String,
+        /// Its Message-ID.
         message_id: String,
+        /// Its Content-Type.
         content_type: String,
+        /// The whole body.
         body: Vec<u8>,
+        /// The sender asked for a Success-Report.
         success_report: bool,
         /// The sender wants a failure REPORT if delivery fails later (`Failure-Report`
         /// other than `no`).
         failure_report: bool,
     },
     /// A REPORT about a message we sent (`Status` code; 200 = delivered).
-    Report { message_id: String, status: u16 },
+    Report {
+        /// The Message-ID it is about.
+        message_id: String,
+        /// Its `Status` code.
+        status: u16,
+    },
     /// A message we sent failed: error response, or no response in time (408).
     SendFailed {
+        /// The Message-ID of the failed message.
         message_id: String,
+        /// The MSRP status (408 when nothing came back).
         code: u16,
+        /// The comment.
         reason: String,
     },
 }
@@ -85,8 +99,10 @@ struct Pending {
     failure_report: FailureReport,
 }
 
+/// One MSRP session (RFC 4975), sans-IO: frames in, events out, time as input.
 pub struct Session {
     cfg: SessionConfig,
+    /// Our URI (path) in this session.
     pub local: MsrpUri,
     /// The peer's path (To-Path of what we send).
     pub remote: Vec<String>,
@@ -126,10 +142,12 @@ impl Session {
         }
     }
 
+    /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
+    /// When [`Session::handle_timeout`] is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.deadlines.keys().next().map(|(t, _)| *t)
     }
@@ -364,6 +382,7 @@ impl Session {
         self.events.push_back(Event::Transmit(f.to_bytes()));
     }
 
+    /// Time passed: unanswered SENDs fail (when a failure report was promised).
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some((at, tid)) = self.deadlines.keys().next().cloned() {
             if at > now {

@@ -4,15 +4,22 @@
 use rand::Rng;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// An MSRP URI (RFC 4975 §9): `msrp[s]://host[:port]/session-id;transport`.
 pub struct MsrpUri {
+    /// `msrps`.
     pub secure: bool,
+    /// The authority's host.
     pub host: String,
+    /// The port.
     pub port: Option<u16>,
+    /// The session id (ours are 120 random bits).
     pub session_id: String,
+    /// The transport (`tcp`).
     pub transport: String,
 }
 
 impl MsrpUri {
+    /// Parses one URI; `None` if it is not MSRP.
     pub fn parse(s: &str) -> Option<MsrpUri> {
         let (secure, rest) = if let Some(r) = strip_prefix_ci(s, "msrps://") {
             (true, r)

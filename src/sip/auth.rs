@@ -7,19 +7,27 @@ use sha2::{Digest, Sha256};
 /// A parsed `WWW-Authenticate`/`Proxy-Authenticate` Digest challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Challenge {
+    /// The protection realm.
     pub realm: String,
+    /// The server's nonce.
     pub nonce: String,
+    /// Opaque data to echo.
     pub opaque: Option<String>,
+    /// The hash.
     pub algorithm: Algorithm,
     /// `auth` is offered (we never use `auth-int`).
     pub qop_auth: bool,
+    /// The nonce was stale (retry with the new one).
     pub stale: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Digest algorithms (RFC 7616 §3.2).
 pub enum Algorithm {
     #[default]
+    /// MD5 (RFC 2617).
     Md5,
+    /// SHA-256.
     Sha256,
 }
 

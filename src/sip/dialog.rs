@@ -10,22 +10,31 @@ use super::message::{Method, NameAddr, Request, Response};
 /// Call-ID plus both tags (RFC 3261 §12).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DialogId {
+    /// The Call-ID.
     pub call_id: String,
+    /// Our tag.
     pub local_tag: String,
+    /// The peer's tag.
     pub remote_tag: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Dialog state (RFC 3261 §12).
 pub enum State {
     /// Created by a provisional response with a To tag.
     Early,
+    /// Established by a 2xx.
     Confirmed,
+    /// Ended by BYE.
     Terminated,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// One dialog (RFC 3261 §12): identity, sequence numbers, route set, remote target.
 pub struct Dialog {
+    /// Call-ID and tags.
     pub id: DialogId,
+    /// See [`State`].
     pub state: State,
     /// Our last CSeq; in-dialog requests use the next one.
     pub local_seq: u32,
@@ -33,6 +42,7 @@ pub struct Dialog {
     pub remote_seq: Option<u32>,
     /// Our From/To URI (with display name), without tags.
     pub local: NameAddr,
+    /// The peer's URI (To or From, without tag).
     pub remote: NameAddr,
     /// Where in-dialog requests go: the peer's Contact (§12.1.1/§12.1.2).
     pub remote_target: String,
@@ -52,6 +62,7 @@ pub enum Refuse {
 }
 
 impl Refuse {
+    /// The status to answer with.
     pub fn code(self) -> u16 {
         match self {
             Refuse::OutOfOrder => 500,
@@ -249,12 +260,19 @@ impl Dialog {
 /// What an in-dialog request needs besides Via, Max-Forwards and a body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InDialog {
+    /// The method.
     pub method: Method,
+    /// Request-URI: the remote target (or the first strict route).
     pub uri: String,
+    /// Route headers.
     pub routes: Vec<String>,
+    /// From with our tag.
     pub from: String,
+    /// To with the peer's tag.
     pub to: String,
+    /// The Call-ID.
     pub call_id: String,
+    /// The CSeq number.
     pub cseq: u32,
 }
 
@@ -266,25 +284,30 @@ pub struct Dialogs {
 }
 
 impl Dialogs {
+    /// Adds a dialog.
     pub fn insert(&mut self, d: Dialog) {
         self.map
             .insert((d.id.call_id.clone(), d.id.local_tag.clone()), d);
     }
 
+    /// A dialog by its key.
     pub fn get_mut(&mut self, call_id: &str, local_tag: &str) -> Option<&mut Dialog> {
         self.map
             .get_mut(&(call_id.to_string(), local_tag.to_string()))
     }
 
+    /// Removes a dialog.
     pub fn remove(&mut self, call_id: &str, local_tag: &str) -> Option<Dialog> {
         self.map
             .remove(&(call_id.to_string(), local_tag.to_string()))
     }
 
+    /// Dialogs held.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    /// None held.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

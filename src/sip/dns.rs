@@ -199,10 +199,15 @@ pub async fn naptr_targets(r: &TokioResolver, host: &str, secure: bool) -> Vec<D
 /// A NAPTR record as RFC 3263 uses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Naptr {
+    /// Order (lower first).
     pub order: u16,
+    /// Preference within an order.
     pub preference: u16,
+    /// Flags (`S` for SRV).
     pub flags: String,
+    /// Services, e.g. `SIP+D2T`.
     pub services: String,
+    /// The SRV name to look up.
     pub replacement: String,
 }
 

@@ -22,7 +22,9 @@ use crate::config::{Listen, Transport};
 /// One message (or datagram) from the network.
 #[derive(Debug)]
 pub struct SipIn {
+    /// One datagram, or one frame of a stream.
     pub bytes: Vec<u8>,
+    /// Where it came from.
     pub from: Dest,
 }
 
@@ -30,8 +32,15 @@ pub struct SipIn {
 /// (RFC 3261 §8.1.3.1: the transaction user treats it as a 503).
 #[derive(Debug)]
 pub enum SipEvent {
+    /// Bytes arrived.
     In(SipIn),
-    Unreachable { to: Dest, reason: String },
+    /// A destination could not be reached.
+    Unreachable {
+        /// The destination.
+        to: Dest,
+        /// The transport's error.
+        reason: String,
+    },
 }
 
 type Conns = Arc<Mutex<HashMap<(Transport, SocketAddr), mpsc::Sender<Arc<Vec<u8>>>>>>;
@@ -40,8 +49,11 @@ type Conns = Arc<Mutex<HashMap<(Transport, SocketAddr), mpsc::Sender<Arc<Vec<u8>
 /// the names to verify peers by (addresses have no name of their own).
 #[derive(Clone, Default)]
 pub struct TlsSetup {
+    /// Certificate and key for TLS listeners.
     pub acceptor: Option<TlsAcceptor>,
+    /// Client configuration for outgoing TLS.
     pub connector: Option<TlsConnector>,
+    /// Peer address → the name its certificate must carry.
     pub names: HashMap<SocketAddr, String>,
 }
 

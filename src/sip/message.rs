@@ -18,6 +18,7 @@ use std::fmt::Write as _;
 pub struct Headers(pub Vec<(Cow<'static, str>, String)>);
 
 impl Headers {
+    /// The first value of a header (case-insensitive, compact forms too).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -25,6 +26,7 @@ impl Headers {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every header line with this name.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0
             .iter()
@@ -37,15 +39,18 @@ impl Headers {
         self.get_all(name).flat_map(split_list).collect()
     }
 
+    /// Appends a header.
     pub fn push(&mut self, name: &str, value: impl Into<String>) {
         self.0.push((canonical_name(name), value.into()));
     }
 
+    /// Replaces every header of this name with one.
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
         self.remove(name);
         self.push(name, value);
     }
 
+    /// Removes every header of this name.
     pub fn remove(&mut self, name: &str) {
         self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     }
@@ -162,22 +167,33 @@ impl std::fmt::Display for Method {
 pub struct Request {
     /// The method; unknown methods are kept as they are.
     pub method: Method,
+    /// The Request-URI.
     pub uri: String,
+    /// The headers in order.
     pub headers: Headers,
+    /// The body.
     pub body: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// A SIP response.
 pub struct Response {
+    /// The status code.
     pub code: u16,
+    /// The reason phrase.
     pub reason: String,
+    /// The headers in order.
     pub headers: Headers,
+    /// The body.
     pub body: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed message.
 pub enum Message {
+    /// A request.
     Request(Request),
+    /// A response.
     Response(Response),
 }
 
@@ -185,8 +201,11 @@ pub enum Message {
 /// `request` carries what was readable so a response can be addressed, when it can.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
+    /// The status a request deserves (400, 505, 513, …).
     pub status: u16,
+    /// The reason phrase to answer with.
     pub reason: String,
+    /// What was readable, to address the answer.
     pub request: Option<Box<Request>>,
 }
 
@@ -263,6 +282,7 @@ const NAMES: &[(&str, &str)] = &[
     ("min-expires", "Min-Expires"),
 ];
 
+/// The canonical spelling of a header name (compact forms expanded).
 pub fn canonical_name(name: &str) -> Cow<'static, str> {
     if let Some((_, c)) = NAMES
         .iter()
@@ -670,9 +690,13 @@ pub fn check_uri(uri: &str) -> Result<(), String> {
 /// A parsed Via entry (RFC 3261 §20.42).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Via {
+    /// `UDP`, `TCP` or `TLS`.
     pub transport: String,
+    /// sent-by host.
     pub host: String,
+    /// sent-by port.
     pub port: Option<u16>,
+    /// Parameters (branch, rport, received, …).
     pub params: Vec<(String, Option<String>)>,
 }
 
@@ -704,10 +728,12 @@ impl Via {
         })
     }
 
+    /// A parameter: `Some(None)` when present without a value.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
         find_param(&self.params, name)
     }
 
+    /// The branch parameter.
     pub fn branch(&self) -> Option<&str> {
         self.param("branch").flatten()
     }
@@ -750,10 +776,12 @@ pub fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
 }
 
 impl Request {
+    /// CSeq number and method.
     pub fn cseq(&self) -> Option<(u32, String)> {
         parse_cseq(self.headers.get("CSeq")?)
     }
 
+    /// The topmost Via.
     pub fn top_via(&self) -> Option<Via> {
         Via::parse(self.headers.values("Via").first()?)
     }
@@ -766,10 +794,12 @@ impl Request {
             .map(String::from)
     }
 
+    /// The Call-ID.
     pub fn call_id(&self) -> &str {
         self.headers.get("Call-ID").unwrap_or_default()
     }
 
+    /// The request as sent.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut s = String::with_capacity(256 + self.headers.0.len() * 48);
         let _ = write!(s, "{} {} SIP/2.0\r\n", self.method, self.uri);
@@ -781,14 +811,17 @@ impl Request {
 }
 
 impl Response {
+    /// CSeq number and method.
     pub fn cseq(&self) -> Option<(u32, String)> {
         parse_cseq(self.headers.get("CSeq")?)
     }
 
+    /// The topmost Via.
     pub fn top_via(&self) -> Option<Via> {
         Via::parse(self.headers.values("Via").first()?)
     }
 
+    /// The response as sent.
     pub fn to_bytes(&self) -> Vec<u8> {
         // A reason phrase is TEXT-UTF8; CR/LF inside would split the message.
         let reason: String = self
@@ -945,12 +978,14 @@ pub fn reason_phrase(code: u16) -> &'static str {
 pub struct NameAddr {
     /// Unquoted, unescaped display name.
     pub display: Option<String>,
+    /// The URI (without angle brackets).
     pub uri: String,
     /// Header parameters (after `>`, or after the addr-spec).
     pub params: Vec<(String, Option<String>)>,
 }
 
 impl NameAddr {
+    /// Parses `"Name" <uri>;params` or `uri;params`.
     pub fn parse(v: &str) -> Option<NameAddr> {
         let v = v.trim();
         let (display, uri, rest) = if let Some(after) = v.strip_prefix('"') {
@@ -1009,10 +1044,12 @@ impl NameAddr {
         })
     }
 
+    /// A header parameter: `Some(None)` when present without a value.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
         find_param(&self.params, name)
     }
 
+    /// The `tag` parameter.
     pub fn tag(&self) -> Option<&str> {
         self.param("tag").flatten()
     }

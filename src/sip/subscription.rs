@@ -10,6 +10,7 @@ use super::dialog::Dialog;
 use super::message::Request;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which side of the subscription we are (RFC 6665 §4.1/§4.2).
 pub enum Role {
     /// We sent the SUBSCRIBE and receive NOTIFYs.
     Subscriber,
@@ -18,21 +19,29 @@ pub enum Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// `Subscription-State` values (RFC 6665 §8.2.3).
 pub enum SubState {
+    /// Awaiting authorization.
     Pending,
+    /// Authorized.
     Active,
+    /// Over, with the reason.
     Terminated(String),
 }
 
 /// A parsed `Subscription-State` (RFC 6665 §8.2.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionState {
+    /// The state.
     pub state: SubState,
+    /// `expires=`.
     pub expires: Option<u32>,
+    /// `retry-after=`.
     pub retry_after: Option<u32>,
 }
 
 impl SubscriptionState {
+    /// Parses a `Subscription-State` header value.
     pub fn parse(v: &str) -> Option<SubscriptionState> {
         let mut parts = v.split(';').map(str::trim);
         let value = parts.next()?.to_ascii_lowercase();
@@ -75,8 +84,11 @@ impl SubscriptionState {
 /// Expires limits for subscriptions we accept.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Shortest Expires accepted (else 423 + Min-Expires).
     pub min: u32,
+    /// Longest Expires granted.
     pub max: u32,
+    /// Expires when the SUBSCRIBE names none.
     pub default: u32,
 }
 
@@ -94,11 +106,17 @@ impl Default for Limits {
 pub type Key = (String, String, String);
 
 #[derive(Debug, Clone)]
+/// One subscription dialog.
 pub struct Subscription {
+    /// The SUBSCRIBE dialog.
     pub dialog: Dialog,
+    /// The event package.
     pub event: String,
+    /// Our side.
     pub role: Role,
+    /// Its state.
     pub state: SubState,
+    /// When it runs out unless refreshed.
     pub expires_at: Instant,
 }
 
@@ -107,23 +125,38 @@ pub struct Subscription {
 pub enum Action {
     /// Notifier: send a NOTIFY carrying this `Subscription-State`.
     Notify {
+        /// The subscription.
         key: Key,
+        /// The header's value.
         subscription_state: String,
     },
     /// Subscriber: send a refreshing SUBSCRIBE with this Expires.
-    Refresh { key: Key, expires: u32 },
+    Refresh {
+        /// The subscription.
+        key: Key,
+        /// The Expires to ask for.
+        expires: u32,
+    },
     /// The subscription is over (expired, or terminated by the peer); it is forgotten.
-    Ended { key: Key, reason: String },
+    Ended {
+        /// The subscription.
+        key: Key,
+        /// Why (the `reason` of a terminated state, or `timeout`).
+        reason: String,
+    },
 }
 
 /// Why a SUBSCRIBE is refused: status and extra headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
+    /// The status.
     pub code: u16,
+    /// Extra headers (Min-Expires, …).
     pub headers: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Default)]
+/// All subscriptions with their expiry wheel.
 pub struct Subscriptions {
     limits: Limits,
     subs: HashMap<Key, Subscription>,
@@ -139,6 +172,7 @@ fn refresh_at(now: Instant, expires: u32) -> Instant {
 }
 
 impl Subscriptions {
+    /// An empty table with these Expires limits.
     pub fn new(limits: Limits) -> Self {
         Subscriptions {
             limits,
@@ -146,22 +180,27 @@ impl Subscriptions {
         }
     }
 
+    /// Subscriptions held.
     pub fn len(&self) -> usize {
         self.subs.len()
     }
 
+    /// None held.
     pub fn is_empty(&self) -> bool {
         self.subs.is_empty()
     }
 
+    /// One subscription.
     pub fn get(&self, key: &Key) -> Option<&Subscription> {
         self.subs.get(key)
     }
 
+    /// The next thing to do.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.out.pop_front()
     }
 
+    /// When [`Subscriptions::handle_timeout`] is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.wheel.keys().next().map(|(t, _)| *t)
     }
@@ -324,6 +363,7 @@ impl Subscriptions {
         true
     }
 
+    /// Time passed: refreshes and expiries.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some((at, key)) = self.wheel.keys().next().cloned() {
             if at > now {

@@ -23,11 +23,14 @@ use crate::sip::Transport;
 /// Where bytes go (or came from). Stream transports reuse the connection to `addr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Dest {
+    /// The transport.
     pub transport: Transport,
+    /// The address.
     pub addr: SocketAddr,
 }
 
 impl Dest {
+    /// TCP and TLS: no retransmissions (RFC 3261 §17.1.1.2).
     pub fn reliable(&self) -> bool {
         self.transport != Transport::Udp
     }
@@ -36,8 +39,11 @@ impl Dest {
 /// RFC 3261 §17.1.1.1 timer values; all configurable.
 #[derive(Debug, Clone, Copy)]
 pub struct Timers {
+    /// RTT estimate (default 500 ms).
     pub t1: Duration,
+    /// Longest non-INVITE retransmit interval (default 4 s).
     pub t2: Duration,
+    /// How long the network may keep a message (default 5 s).
     pub t4: Duration,
 }
 
@@ -52,36 +58,49 @@ impl Default for Timers {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Names one transaction (client or server).
 pub struct TxId(pub u64);
 
+/// What the transaction layer asks of its user.
 #[derive(Debug)]
 pub enum TxOutput {
+    /// Bytes to send.
     Send {
+        /// Where.
         to: Dest,
+        /// One message.
         bytes: Arc<Vec<u8>>,
     },
     /// A request for the transaction user; `tx` is `None` for an ACK to a 2xx (and stray
     /// ACKs), which belong to no transaction.
     Request {
+        /// The server transaction (answer through it).
         tx: Option<TxId>,
+        /// The request.
         req: Request,
+        /// Where it came from.
         from: Dest,
     },
     /// A response to a client transaction (1xx and finals; 2xx retransmissions too).
     Response {
+        /// The client transaction.
         tx: TxId,
+        /// The response.
         resp: Response,
     },
     /// Timer B/F fired: treat as a 408 (RFC 3261 §8.1.3.1).
     Timeout {
+        /// The transaction.
         tx: TxId,
     },
     /// A 2xx to an INVITE was never ACKed within 64·T1 (RFC 3261 §13.3.1.4).
     AckTimeout {
+        /// The transaction.
         tx: TxId,
     },
     /// A client INVITE transaction is gone (Timer D or M): no more responses will match it.
     Ended {
+        /// The transaction.
         tx: TxId,
     },
 }
@@ -140,6 +159,7 @@ impl Tx {
     }
 }
 
+/// All transactions, their timers, and the matching rules of RFC 3261 §17.1.3/§17.2.3.
 pub struct TransactionLayer {
     timers: Timers,
     next_id: u64,
@@ -181,6 +201,7 @@ fn server_key(req: &Request) -> Option<ServerKey> {
 }
 
 impl TransactionLayer {
+    /// An empty layer.
     pub fn new(timers: Timers) -> Self {
         TransactionLayer {
             timers,
@@ -194,6 +215,7 @@ impl TransactionLayer {
         }
     }
 
+    /// The timer values.
     pub fn timers(&self) -> Timers {
         self.timers
     }
@@ -203,14 +225,17 @@ impl TransactionLayer {
         self.txs.len()
     }
 
+    /// No transactions.
     pub fn is_empty(&self) -> bool {
         self.txs.is_empty()
     }
 
+    /// The next output.
     pub fn poll_output(&mut self) -> Option<TxOutput> {
         self.out.pop_front()
     }
 
+    /// When [`TransactionLayer::handle_timeout`] is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.wheel.keys().next().map(|(t, _, _)| *t)
     }
@@ -570,6 +595,7 @@ impl TransactionLayer {
         }
     }
 
+    /// Time passed: retransmissions and timeouts.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some((&(at, id, kind), _)) = self.wheel.iter().next() {
             if at > now {

@@ -28,7 +28,9 @@ use crate::sip::Transport;
 /// Settings of the UA core, derived from the config.
 #[derive(Debug, Clone)]
 pub struct UaConfig {
+    /// Networks allowed to send us SIP.
     pub trusted: Vec<IpNet>,
+    /// Drop (instead of 403) what comes from elsewhere.
     pub drop_untrusted: bool,
     /// Host for Via sent-by and Contact.
     pub public_host: String,
@@ -36,8 +38,11 @@ pub struct UaConfig {
     pub ports: Vec<(Transport, u16)>,
     /// Outbound proxy: where requests go, and the Route that says so.
     pub outbound_proxy: Option<(Dest, String)>,
+    /// Digest credentials per realm.
     pub credentials: Vec<Credential>,
+    /// T1/T2/T4.
     pub timers: Timers,
+    /// Largest message we accept (and send over UDP).
     pub max_message: usize,
     /// Methods the transaction user handles (plus OPTIONS, ACK, CANCEL handled here).
     pub methods: Vec<Method>,
@@ -45,6 +50,7 @@ pub struct UaConfig {
     pub supported: Vec<String>,
     /// `Accept` advertised in OPTIONS answers and 415s.
     pub accept: Vec<String>,
+    /// `User-Agent`/`Server` value.
     pub user_agent: String,
 }
 
@@ -143,34 +149,48 @@ pub fn proxy_dest(uri: &str) -> Option<(Dest, String)> {
 /// What the UA core reports to the transaction user.
 #[derive(Debug)]
 pub enum UaEvent {
+    /// Bytes to send.
     Send {
+        /// Where.
         to: Dest,
+        /// One message.
         bytes: Arc<Vec<u8>>,
     },
     /// A request the core did not answer itself; answer it with [`UserAgent::respond`].
     Request {
+        /// The server transaction to answer with [`UserAgent::respond`].
         tx: TxId,
+        /// The request.
         req: Request,
+        /// Where it came from.
         from: Dest,
     },
     /// An ACK to a 2xx (dialog business).
     Ack {
+        /// The ACK.
         req: Request,
+        /// Where it came from.
         from: Dest,
     },
     /// A response to a request sent with [`UserAgent::send_request`].
     Response {
+        /// The id [`UserAgent::send_request`] returned.
         tx: TxId,
+        /// The response.
         resp: Response,
     },
     /// No response will come: timeout (408), no route (503), … `tx` as returned when sent.
     Failed {
+        /// The id [`UserAgent::send_request`] returned.
         tx: TxId,
+        /// The status to treat it as.
         code: u16,
+        /// Why.
         reason: String,
     },
     /// A 2xx we sent to an INVITE was never acknowledged.
     AckTimeout {
+        /// The server INVITE transaction.
         tx: TxId,
     },
     /// Resolve this name (RFC 3263) and report with [`UserAgent::resolved`].
@@ -185,13 +205,21 @@ pub enum UaEvent {
 /// A request the transaction user wants sent; the core adds Via, Max-Forwards and Route.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
+    /// The method.
     pub method: Method,
+    /// The Request-URI.
     pub uri: String,
+    /// From (with our tag).
     pub from: NameAddr,
+    /// To.
     pub to: NameAddr,
+    /// Call-ID.
     pub call_id: String,
+    /// CSeq number.
     pub cseq: u32,
+    /// Extra headers.
     pub headers: Vec<(String, String)>,
+    /// Content-Type and body.
     pub body: Option<(String, Vec<u8>)>,
     /// Where to send when there is no outbound proxy and the Request-URI host is a name.
     pub target: Option<Dest>,
@@ -213,9 +241,13 @@ pub struct LookupId(pub u64);
 /// A name to resolve (RFC 3263) before a request can go out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lookup {
+    /// The host name.
     pub host: String,
+    /// A port, when the URI names one.
     pub port: Option<u16>,
+    /// A transport, when the URI names one.
     pub transport: Option<Transport>,
+    /// `sips:`.
     pub secure: bool,
 }
 
@@ -255,6 +287,7 @@ struct ClientCtx {
     next: Vec<Dest>,
 }
 
+/// The UA core (sans-IO).
 pub struct UserAgent {
     cfg: UaConfig,
     tl: TransactionLayer,
@@ -298,14 +331,17 @@ impl UserAgent {
         }
     }
 
+    /// Its configuration.
     pub fn config(&self) -> &UaConfig {
         &self.cfg
     }
 
+    /// A fresh tag.
     pub fn new_tag(&mut self) -> String {
         token(&mut self.rng)
     }
 
+    /// A fresh Call-ID.
     pub fn new_call_id(&mut self) -> String {
         format!(
             "{}{}@{}",
@@ -315,18 +351,22 @@ impl UserAgent {
         )
     }
 
+    /// Live transactions.
     pub fn transactions(&self) -> usize {
         self.tl.len()
     }
 
+    /// The next event.
     pub fn poll_event(&mut self) -> Option<UaEvent> {
         self.events.pop_front()
     }
 
+    /// When [`UserAgent::handle_timeout`] is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.tl.poll_timeout()
     }
 
+    /// Time passed.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tl.handle_timeout(now);
         self.pump(now);
@@ -444,6 +484,7 @@ impl UserAgent {
         self.respond(now, tx, resp);
     }
 
+    /// Sends a response on a server transaction (adds `Server`).
     pub fn respond(&mut self, now: Instant, tx: TxId, mut resp: Response) {
         if resp.headers.get("Server").is_none() {
             resp.headers.push("Server", self.cfg.user_agent.clone());

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
+/// Exponential reconnect delays with equal jitter, capped.
 pub struct Backoff {
     min: Duration,
     max: Duration,
@@ -11,6 +12,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// Delays between `min` and `max`.
     pub fn new(min: Duration, max: Duration) -> Self {
         Backoff {
             min,
@@ -25,6 +27,7 @@ impl Backoff {
         self.failures = 0;
     }
 
+    /// Failures since the last success.
     pub fn failures(&self) -> u32 {
         self.failures
     }

@@ -44,19 +44,28 @@ type Stream = tokio_xmpp::xmlstream::XmppStream<BufStream<TcpStream>>;
 /// What the link needs to know; built from [`Config`].
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
+    /// `host:port` of the XMPP server's component port.
     pub server: String,
+    /// The component's domain.
     pub component: String,
+    /// The shared secret.
     pub secret: Secret,
     /// Where keepalive pings go: the XMPP server's own domain.
     pub ping_to: Option<String>,
+    /// Idle time before a ping.
     pub keepalive: Duration,
+    /// How long a ping may go unanswered before the link is dead.
     pub keepalive_timeout: Duration,
+    /// First reconnect delay.
     pub reconnect_min: Duration,
+    /// Longest reconnect delay.
     pub reconnect_max: Duration,
+    /// Stanzas queued while the link is down.
     pub queue: usize,
 }
 
 impl LinkConfig {
+    /// From `[xmpp]` and `limits.xmpp_queue`.
     pub fn from_config(cfg: &Config) -> Self {
         LinkConfig {
             server: cfg.xmpp.server.clone(),
@@ -76,9 +85,13 @@ impl LinkConfig {
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum LinkEvent {
+    /// Authenticated and flowing.
     Up,
+    /// Dropped, with why.
     Down(String),
+    /// A stanza from the server.
     Stanza(Stanza),
+    /// A stanza that did not parse.
     Invalid(InvalidStanza),
 }
 

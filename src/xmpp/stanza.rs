@@ -63,11 +63,17 @@ pub struct InvalidStanza {
     pub reason: String,
 }
 
+/// XEP-0100.
 pub const NS_GATEWAY: &str = "jabber:iq:gateway";
+/// XEP-0030 info.
 pub const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+/// XEP-0030 items.
 pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+/// XEP-0199.
 pub const NS_PING: &str = "urn:xmpp:ping";
+/// XEP-0092.
 pub const NS_VERSION: &str = "jabber:iq:version";
+/// XEP-0106's disco feature.
 pub const NS_JID_ESCAPING: &str = "jid\\20escaping";
 
 /// The default error type of each condition (RFC 6120 §8.3.3).

@@ -34,7 +34,9 @@ pub enum Inbound {
 pub struct MsrpIn<'a> {
     /// Transaction id of its (first) SEND: becomes the stanza id.
     pub tid: &'a str,
+    /// Its MIME type (parameters included).
     pub content_type: &'a str,
+    /// The reassembled body.
     pub body: &'a [u8],
     /// The SIP side asked for a REPORT, so the stanza asks for a receipt (XEP-0184).
     pub success_report: bool,
@@ -105,8 +107,11 @@ pub fn msrp_to_stanza(
 pub enum Outbound {
     /// SEND this body; `success_report` when the stanza requested a receipt.
     Send {
+        /// MIME type of the body.
         content_type: &'static str,
+        /// The body.
         body: Vec<u8>,
+        /// Ask for a REPORT.
         success_report: bool,
     },
     /// SEND an isComposing document (Table 4), with no reports.
@@ -114,7 +119,10 @@ pub enum Outbound {
     /// `gone`: end the session with BYE (RFC 7573 §6.1).
     Bye,
     /// A receipt for the message with this id: REPORT 200 for it (XEP-0184 → RFC 4975 §7.1.2).
-    Report { id: String },
+    Report {
+        /// The id of the acknowledged stanza.
+        id: String,
+    },
     /// Nothing to send (e.g. a repeated chat state, or an empty stanza).
     Nothing,
 }
