@@ -23,6 +23,7 @@ use std::fmt;
 use xmpp_parsers::jid::{BareJid, FullJid, Jid};
 
 use crate::config::Config;
+use crate::sip::message::{NameAddr, Response};
 use crate::sip::uri::{Scheme, SipUri, UriError};
 
 /// Why an address cannot be mapped; each maps to `jid-malformed`/`item-not-found` on the
@@ -129,6 +130,18 @@ pub struct AddressMap {
 }
 
 impl AddressMap {
+    /// A failure response's Contact as the `xmpp:` address RFC 7247 Table 3 puts into
+    /// `<gone/>` / `<redirect/>` (only failures need it: not computed for every 2xx).
+    pub fn failure_contact(&self, resp: &Response) -> Option<String> {
+        resp.headers
+            .values("Contact")
+            .first()
+            .and_then(|c| NameAddr::parse(c))
+            .and_then(|na| SipAddress::parse(&na.uri).ok())
+            .and_then(|a| self.sip_to_jid(&a).ok())
+            .map(|j| format!("xmpp:{}", j.to_bare()))
+    }
+
     /// The policy from the configuration.
     pub fn new(cfg: &Config) -> Self {
         let lower = |v: &[String]| v.iter().map(|d| d.to_ascii_lowercase()).collect();

@@ -416,7 +416,7 @@ impl Core {
             return;
         }
         if resp.code >= 300 {
-            let contact = self.failure_contact(resp);
+            let contact = self.addresses.failure_contact(resp);
             return self.call_failure(now, owner, resp.code, &resp.reason, contact);
         }
         let Some(call) = self.call_mut(owner) else {

@@ -21,6 +21,7 @@ pub mod chat;
 pub mod core_config;
 pub mod errors;
 pub mod im;
+pub mod metrics;
 pub mod msrp_conns;
 pub mod owners;
 pub mod page;
@@ -37,10 +38,11 @@ use xmpp_parsers::stanza::Stanza;
 
 use crate::msrp::io::{ConnId, MsrpEvent};
 use crate::sip::io::SipIn;
-use crate::sip::message::{Method, NameAddr, Request, Response};
+use crate::sip::message::{Method, Request, Response};
 use crate::sip::transaction::{Dest, TxId};
 use crate::sip::ua::{Lookup, LookupId, UaEvent, UserAgent};
 pub use core_config::CoreConfig;
+pub use metrics::Metrics;
 pub use owners::{ChatId, Owner};
 pub use stanzas::stanza_summary;
 
@@ -131,32 +133,6 @@ pub enum Output {
         /// Which connection.
         conn: ConnId,
     },
-}
-
-/// Counters an operator can read (and tests can assert on).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Metrics {
-    /// Stanzas from the XMPP server.
-    pub stanzas_in: u64,
-    /// Stanzas to the XMPP server.
-    pub stanzas_out: u64,
-    /// Stanzas that did not parse.
-    pub invalid_stanzas: u64,
-    /// Error stanzas the XMPP server bounced back to us.
-    pub bounces: u64,
-    /// Outputs the link could not queue.
-    pub not_queued: u64,
-    /// Times the component link came up.
-    pub link_ups: u64,
-    /// SIP MESSAGEs delivered to XMPP.
-    pub sip_messages_in: u64,
-    /// SIP MESSAGEs refused with an error.
-    pub sip_messages_refused: u64,
-    /// `<message/>`s handed to the SIP stack as MESSAGE / answered with an error stanza
-    /// (a message refused by the SIP stack, e.g. too large, counts in both).
-    pub xmpp_messages_out: u64,
-    /// See `xmpp_messages_out`.
-    pub xmpp_messages_failed: u64,
 }
 
 /// The gateway core.
@@ -322,18 +298,6 @@ impl Core {
             resp.headers.push(n, v);
         }
         self.ua.respond(now, tx, resp);
-    }
-
-    /// A failure response's Contact as the `xmpp:` address RFC 7247 Table 3 puts into
-    /// `<gone/>` / `<redirect/>` (only failures need it: not computed for every 2xx).
-    fn failure_contact(&self, resp: &Response) -> Option<String> {
-        resp.headers
-            .values("Contact")
-            .first()
-            .and_then(|c| NameAddr::parse(c))
-            .and_then(|na| address::SipAddress::parse(&na.uri).ok())
-            .and_then(|a| self.addresses.sip_to_jid(&a).ok())
-            .map(|j| format!("xmpp:{}", j.to_bare()))
     }
 }
 

@@ -111,7 +111,7 @@ impl Core {
             self.pages.x2s.remove(&tx);
             return;
         }
-        let contact = self.failure_contact(resp);
+        let contact = self.addresses.failure_contact(resp);
         self.page_failure(tx, resp.code, &resp.reason, contact.as_deref());
     }
 
