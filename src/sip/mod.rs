@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod dialog;
 pub mod dns;
+pub mod framing;
+pub mod header;
 pub mod io;
 pub mod message;
 pub mod subscription;
