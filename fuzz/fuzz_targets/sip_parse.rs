@@ -34,5 +34,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = NameAddr::parse(s);
         let _ = stox::sip::auth::Challenge::parse(s);
         let _ = stox::gateway::address::SipAddress::parse(s);
+        let _ = stox::sip::uri::SipUri::parse(s);
     }
 });
