@@ -249,6 +249,14 @@ impl Core {
         }
     }
 
+    /// Files the call under its next deadline in its owner's timer set.
+    fn rearm_call(&mut self, owner: Owner) {
+        match owner {
+            Owner::Chat(id) => self.chats.rearm(id),
+            Owner::Page => {}
+        }
+    }
+
     /// Hands a call's news to its owner.
     fn call_event(&mut self, now: Instant, owner: Owner, ev: CallEvent) {
         match owner {
@@ -470,11 +478,12 @@ impl Core {
         call.timers.set(CallTimer::Connect, now + connect_timeout);
         if we_connect {
             let tls = call.msrp.local.secure;
-            match path_addr(&call.msrp.remote) {
-                Some(addr) => self.out.push_back(Output::MsrpConnect { owner, addr, tls }),
-                None => self.call_event(now, owner, CallEvent::End(End::Failed(488))),
-            }
+            let Some(addr) = path_addr(&call.msrp.remote) else {
+                return self.call_event(now, owner, CallEvent::End(End::Failed(488)));
+            };
+            self.out.push_back(Output::MsrpConnect { owner, addr, tls });
         }
+        self.rearm_call(owner);
     }
 
     /// Our INVITE failed (final response ≥ 300, or none will come).
@@ -623,14 +632,15 @@ impl Core {
         self.owners.remove_msrp(&sid);
     }
 
-    /// Writes what the call's MSRP session has to send; hands everything else to the owner.
+    /// Writes what the call's MSRP session has to send; hands everything else to the owner;
+    /// then files the call under its next deadline.
     pub(super) fn drain_call(&mut self, now: Instant, owner: Owner) {
         loop {
             let Some(call) = self.call_mut(owner) else {
                 return;
             };
             let Some(ev) = call.msrp.poll_event() else {
-                return;
+                return self.rearm_call(owner);
             };
             match ev {
                 MsrpSessionEvent::Transmit(bytes) => {

@@ -398,7 +398,6 @@ impl Core {
     /// Bytes out, everything else to [`Core::chat_msrp_event`]; then the next deadline.
     fn drain_chat(&mut self, now: Instant, id: ChatId) {
         self.drain_call(now, Owner::Chat(id));
-        self.chats.rearm(id);
     }
 
     /// A message, report or failure from the session's MSRP side.

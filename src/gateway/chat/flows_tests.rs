@@ -755,3 +755,19 @@ fn sessions_share_one_connection_and_it_closes_with_the_last() {
     let o = t.sip(&in_dialog("BYE", "share-2", &tags[1], 3));
     assert_eq!(o.close, vec![11]);
 }
+
+#[test]
+fn our_session_whose_msrp_connection_never_comes_up_ends_and_its_queue_goes_as_messages() {
+    let mut t = T::new("connect_timeout_secs = 5\n");
+    open_x2s(&mut t, "");
+    let o = t.advance(Duration::from_secs(4));
+    assert!(o.sip.iter().all(|s| !s.starts_with("BYE")), "{o:?}");
+    let o = t.advance(Duration::from_secs(2));
+    assert!(o.sip.iter().any(|s| s.starts_with("BYE ")), "{o:?}");
+    let pages = o.sip.iter().filter(|s| s.starts_with("MESSAGE ")).count();
+    assert_eq!(
+        pages, 2,
+        "both queued messages fall back to page mode: {o:?}"
+    );
+    assert_eq!(t.core.chat_sessions(), 0);
+}
