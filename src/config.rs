@@ -56,6 +56,21 @@ pub struct ImConfig {
     /// back to the sender); `page` always uses MESSAGE.
     #[serde(default = "default_chat_mode")]
     pub chat_mode: ChatMode,
+    /// How page-mode MESSAGEs carry the conversation: `clients` (a fresh Call-ID per
+    /// MESSAGE, the resource as a GRUU in Contact, SIP→XMPP as one `type='chat'`
+    /// conversation) or `rfc7572` (thread ⇄ Call-ID and GRUU in From, as RFC 7572 Tables 1/2).
+    #[serde(default = "default_page_form")]
+    pub page_form: PageForm,
+}
+
+choice! {
+    /// `im.page_form`: the shape of page-mode MESSAGEs.
+    pub enum PageForm, "is neither 'clients' nor 'rfc7572'" {
+        /// What SIP clients need to show one conversation (the default).
+        Clients = "clients",
+        /// RFC 7572 Tables 1 and 2 to the letter.
+        Rfc7572 = "rfc7572",
+    }
 }
 
 choice! {
@@ -105,6 +120,7 @@ impl Default for ImConfig {
         ImConfig {
             xhtml_to_sip: default_xhtml(),
             chat_mode: default_chat_mode(),
+            page_form: default_page_form(),
         }
     }
 }
@@ -316,6 +332,9 @@ fn default_failure_report() -> FailureReport {
 }
 fn default_invite_hold() -> u64 {
     10
+}
+fn default_page_form() -> PageForm {
+    PageForm::Clients
 }
 fn default_chat_mode() -> ChatMode {
     ChatMode::Auto
@@ -565,9 +584,10 @@ impl Config {
         // The one-word keys are checked together first, so that `--check` lists every bad
         // choice at once (typed deserialization stops at the first).
         type Check = fn(String) -> Result<(), String>;
-        let choices: [(&str, Check); 5] = [
+        let choices: [(&str, Check); 6] = [
             ("sip.untrusted", |s| Untrusted::try_from(s).map(drop)),
             ("im.chat_mode", |s| ChatMode::try_from(s).map(drop)),
+            ("im.page_form", |s| PageForm::try_from(s).map(drop)),
             ("im.xhtml_to_sip", |s| XhtmlToSip::try_from(s).map(drop)),
             ("msrp.failure_report", |s| {
                 FailureReport::try_from(s).map(drop)

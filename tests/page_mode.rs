@@ -32,9 +32,12 @@ fn sip_message(peer: SocketAddr, branch: &str, body: &str) -> String {
         + body
 }
 
+/// RFC 7572 Tables 1 and 2 to the letter (`im.page_form = "rfc7572"`).
+const RFC_FORM: &str = "[im]\npage_form = \"rfc7572\"\n";
+
 #[tokio::test]
 async fn sip_message_becomes_a_stanza_and_gets_200() {
-    let mut s = setup("", "").await;
+    let mut s = setup("", RFC_FORM).await;
     let mut c = s.server.accept().await;
     s.peer
         .send(
@@ -72,7 +75,7 @@ async fn sip_message_becomes_a_stanza_and_gets_200() {
 
 #[tokio::test]
 async fn stanza_becomes_a_message_and_errors_come_back() {
-    let mut s = setup("", "").await;
+    let mut s = setup("", RFC_FORM).await;
     let mut c = s.server.accept().await;
     c.send("<message id='x1' from='juliet@example.com/yn0cl4bnw0yr3vym' to='romeo@sip.example.com' xml:lang='en'><body>Art thou not Romeo, and a Montague?</body><subject>Verona</subject><thread>thr-42</thread></message>").await;
     let (req, from) = s.peer.recv().await;
@@ -350,6 +353,53 @@ async fn xhtml_im_goes_as_text_html_when_configured() {
         req.ends_with("\r\n\r\n<p>Hi <strong>there</strong></p>"),
         "{req}"
     );
+    s.stop.send(()).unwrap();
+    s.task.await.unwrap();
+}
+
+/// `im.page_form = "clients"` (the default): three messages of one XMPP thread are three
+/// MESSAGEs a SIP client cannot take for repeats (fresh Call-IDs), From is the same whatever
+/// resource writes (the resource is a GRUU in Contact), and the SIP side's answer comes back
+/// as `type='chat'` in the thread the XMPP user wrote in.
+#[tokio::test]
+async fn clients_form_one_conversation_both_ways() {
+    let mut s = setup("", "[im]\nchat_mode = \"page\"\n").await;
+    let mut c = s.server.accept().await;
+    let mut call_ids = Vec::new();
+    for (i, res) in ["balcony", "garden", "balcony"].iter().enumerate() {
+        c.send(&format!("<message id='t{i}' type='chat' from='juliet@example.com/{res}' to='romeo@sip.example.com'><body>line {i}</body><thread>thr-7</thread></message>")).await;
+        let (req, from) = s.peer.recv().await;
+        assert!(
+            header(&req, "From")
+                .unwrap()
+                .starts_with("<sip:juliet@example.com>;tag="),
+            "{req}"
+        );
+        let contact = header(&req, "Contact").unwrap();
+        assert!(contact.contains(&format!(";gr={res}>")), "{req}");
+        assert_eq!(header(&req, "CSeq"), Some("1 MESSAGE"));
+        call_ids.push(header(&req, "Call-ID").unwrap().to_string());
+        s.peer
+            .send_raw(from, answer(&req, 200, "OK").as_bytes())
+            .await;
+    }
+    call_ids.sort();
+    call_ids.dedup();
+    assert_eq!(
+        call_ids.len(),
+        3,
+        "a fresh Call-ID per MESSAGE: {call_ids:?}"
+    );
+    assert!(!call_ids.contains(&"thr-7".to_string()));
+
+    s.peer
+        .send(s.stox_sip, &sip_message(s.peer.addr(), "c1", "Romeo here"))
+        .await;
+    let m = c
+        .expect("message[@type='chat'][@from='romeo@sip.example.com/dr4hcr0st3lup4c'][@to='juliet@example.com']/body")
+        .await;
+    let xml = String::from(&m);
+    assert!(xml.contains("<thread>thr-7</thread>"), "{xml}");
     s.stop.send(()).unwrap();
     s.task.await.unwrap();
 }

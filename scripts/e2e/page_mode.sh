@@ -41,6 +41,8 @@ t1_ms = 100
 realm = "sip.example.com"
 username = "stox"
 password = "stox-digest-pw"
+[im]
+page_form = "rfc7572"
 TOML
 STOX__XMPP__SECRET="$secret" RUST_LOG=stox=debug,stox::sip::wire=trace,info "$STOX" --config "$dir/stox.toml" >"$dir/stox.log" 2>&1 &
 stox_pid=$!

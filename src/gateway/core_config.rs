@@ -11,7 +11,7 @@ use super::address::AddressMap;
 use super::call::CallConfig;
 use super::chat::table::ChatConfig;
 use super::{chat, im, service};
-use crate::config::{Config, Listen, Untrusted, XhtmlToSip};
+use crate::config::{Config, Listen, PageForm, Untrusted, XhtmlToSip};
 use crate::msrp::session::SessionConfig;
 use crate::sip::message::Method;
 use crate::sip::transaction::{Dest, Timers};
@@ -34,6 +34,8 @@ pub struct CoreConfig {
     pub sip_message_size: usize,
     /// XHTML-IM goes to SIP as text/html.
     pub xhtml_to_sip: bool,
+    /// `im.page_form`.
+    pub page_form: PageForm,
     /// Seed of every random id the core makes (tags, Call-IDs, branches, MSRP session ids).
     /// `None`: from the operating system — what production wants, since MSRP session ids
     /// must be unguessable (RFC 4975 §14.1); tests pass a fixed one.
@@ -133,6 +135,7 @@ impl CoreConfig {
             },
             sip_message_size: cfg.limits.sip_message_size,
             xhtml_to_sip: cfg.im.xhtml_to_sip == XhtmlToSip::Html,
+            page_form: cfg.im.page_form,
             seed: None,
         }
     }

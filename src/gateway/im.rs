@@ -183,6 +183,14 @@ pub struct PageMessage {
 }
 
 impl PageMessage {
+    /// The sender's resource out of From (`;gr=` dropped): SIP clients key a conversation
+    /// by the From address, so one XMPP user must have one From whatever resource writes.
+    pub fn from_without_gruu(&mut self) {
+        if let Ok(a) = SipAddress::parse(&self.from.uri) {
+            self.from.uri = SipAddress { gruu: None, ..a }.to_uri();
+        }
+    }
+
     /// The request this stanza becomes (MESSAGE in page mode, INVITE for a chat session):
     /// From with our `tag`, Call-Info, Subject (RFC 7572 §4 Table 1), and `body`. The caller
     /// adds what belongs to its method (Content-Language, Contact, limits).

@@ -11,12 +11,13 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use xmpp_parsers::jid::Jid;
-use xmpp_parsers::message::{Id, Message, Thread};
+use xmpp_parsers::message::{Id, Message, MessageType, Thread};
 use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::StanzaError;
 
 use super::owners::Owner;
 use super::{Core, Output, errors, im};
+use crate::config::PageForm;
 use crate::sip::message::{Request, Response};
 use crate::sip::transaction::TxId;
 use crate::xmpp::stanza;
@@ -45,13 +46,48 @@ pub struct Pages {
     next_ticket: u64,
     /// CSeq per Call-ID for MESSAGEs that reuse a thread as Call-ID (RFC 3428 §4).
     cseqs: HashMap<String, u32>,
+    /// (XMPP user, SIP peer), bare → the thread the user last wrote in (`clients` form).
+    threads: HashMap<(String, String), String>,
+}
+
+impl Pages {
+    /// Notes the thread of a stanza going to SIP (or that it had none).
+    fn remember_thread(&mut self, m: &Message) {
+        let (Some(user), Some(peer)) = (&m.from, &m.to) else {
+            return;
+        };
+        let key = (user.to_bare().to_string(), peer.to_bare().to_string());
+        match &m.thread {
+            Some(t) => {
+                if self.threads.len() >= MEMORY {
+                    self.threads.clear();
+                }
+                self.threads.insert(key, t.id.clone());
+            }
+            None => {
+                self.threads.remove(&key);
+            }
+        }
+    }
+
+    /// The conversation thread for a stanza coming from SIP.
+    fn thread_of(&self, m: &Message) -> Option<Thread> {
+        let (Some(peer), Some(user)) = (&m.from, &m.to) else {
+            return None;
+        };
+        let key = (user.to_bare().to_string(), peer.to_bare().to_string());
+        self.threads.get(&key).map(|id| Thread {
+            parent: None,
+            id: id.clone(),
+        })
+    }
 }
 
 impl Core {
     /// A `<message/>` as a SIP MESSAGE (RFC 7572 §4), for page mode and for chats whose peer
     /// does not do sessions.
     pub(super) fn send_page(&mut self, now: Instant, m: Message) {
-        let page = match im::xmpp_to_sip(&m, &self.addresses, self.cfg.xhtml_to_sip) {
+        let mut page = match im::xmpp_to_sip(&m, &self.addresses, self.cfg.xhtml_to_sip) {
             Ok(Some(p)) => p,
             Ok(None) => {
                 tracing::debug!("message without body (chat state or receipt) not sent as MESSAGE");
@@ -62,22 +98,37 @@ impl Core {
                 return self.bounce(&m, e);
             }
         };
-        let call_id = page
-            .call_id
-            .clone()
-            .unwrap_or_else(|| self.ua.new_call_id());
-        let cseqs = &mut self.pages.cseqs;
-        if cseqs.len() >= MEMORY {
-            cseqs.clear();
-        }
-        let cseq = {
-            let c = cseqs.entry(call_id.clone()).or_insert(0);
-            *c += 1;
-            *c
+        let (call_id, cseq, contact) = match self.cfg.page_form {
+            PageForm::Rfc7572 => {
+                let call_id = page
+                    .call_id
+                    .clone()
+                    .unwrap_or_else(|| self.ua.new_call_id());
+                let cseqs = &mut self.pages.cseqs;
+                if cseqs.len() >= MEMORY {
+                    cseqs.clear();
+                }
+                let c = cseqs.entry(call_id.clone()).or_insert(0);
+                *c += 1;
+                (call_id, *c, None)
+            }
+            PageForm::Clients => {
+                // A Call-ID its receiver has never seen (clients that do not speak CPIM take
+                // it as the message id and drop repeats); the resource goes into Contact;
+                // the thread is remembered for the replies.
+                let ua = self.ua.config();
+                let contact = ua.contact(&page.from.uri, ua.request_transport());
+                page.from_without_gruu();
+                self.pages.remember_thread(&m);
+                (self.ua.new_call_id(), 1, Some(contact))
+            }
         };
         let tag = self.ua.new_tag();
         let body = (page.content_type.into(), page.body.clone().into_bytes());
         let mut out = page.request("MESSAGE", tag, call_id, cseq, body);
+        if let Some(c) = contact {
+            out.headers.push(("Contact".into(), c));
+        }
         if let Some(l) = &page.language {
             out.headers.push(("Content-Language".into(), l.clone()));
         }
@@ -145,7 +196,14 @@ impl Core {
             .and_then(|v| v.branch().map(String::from))
             .unwrap_or_else(|| self.ua.new_tag());
         match im::sip_to_xmpp(&req, &self.addresses, &id) {
-            Ok(m) => {
+            Ok(mut m) => {
+                if self.cfg.page_form == PageForm::Clients {
+                    // One conversation in XMPP clients: `chat`, and the thread the XMPP user
+                    // last used with this peer (none if they never set one), not the
+                    // Call-ID, which is new for every MESSAGE of a client.
+                    m.type_ = MessageType::Chat;
+                    m.thread = self.pages.thread_of(&m);
+                }
                 let ticket = self.pages.next_ticket;
                 self.pages.next_ticket += 1;
                 self.pages.s2x.insert(ticket, (tx, req, id));

@@ -65,6 +65,15 @@ impl UaConfig {
             .unwrap_or(5060)
     }
 
+    /// The transport of requests outside a dialog: the outbound proxy's, else UDP (for the
+    /// Contact we put into them).
+    pub fn request_transport(&self) -> Transport {
+        self.outbound_proxy
+            .as_ref()
+            .map(|(d, _)| d.transport)
+            .unwrap_or(Transport::Udp)
+    }
+
     /// Our Contact for a dialog: a GRUU (RFC 5627) whose host is stox itself, so that the
     /// resource travels (RFC 7573 §4: the user part and `gr` of `user_uri`) and in-dialog
     /// requests reach us without any routing of the XMPP domain.

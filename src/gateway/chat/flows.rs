@@ -31,7 +31,6 @@ use crate::gateway::call::{Call, CallEvent, CallTimer, End, Phase};
 use crate::gateway::owners::{ChatId, Owner};
 use crate::gateway::{Core, errors, im};
 use crate::msrp::session::{Event as MsrpSessionEvent, FailureReport};
-use crate::sip::Transport;
 use crate::sip::message::Request;
 use crate::sip::transaction::{Dest, TxId};
 use crate::xmpp::stanza;
@@ -165,13 +164,7 @@ impl Core {
             .as_ref()
             .map(|t| t.id.clone())
             .unwrap_or_else(|| call_id.clone());
-        let transport = self
-            .ua
-            .config()
-            .outbound_proxy
-            .as_ref()
-            .map(|(d, _)| d.transport)
-            .unwrap_or(Transport::Udp);
+        let transport = self.ua.config().request_transport();
         let (offer, msrp) = self.call_offer();
         let tag = self.ua.new_tag();
         let body = ("application/sdp".to_string(), offer.clone().into_bytes());
