@@ -61,6 +61,14 @@ pub struct ImConfig {
     /// conversation) or `rfc7572` (thread ⇄ Call-ID and GRUU in From, as RFC 7572 Tables 1/2).
     #[serde(default = "default_page_form")]
     pub page_form: PageForm,
+    /// A 200 (not a 202) to a MESSAGE counts as delivered for an XMPP sender that asked for
+    /// a XEP-0184 receipt, unless the peer sends IMDNs itself.
+    #[serde(default = "default_true")]
+    pub receipts_on_2xx: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 choice! {
@@ -121,6 +129,7 @@ impl Default for ImConfig {
             xhtml_to_sip: default_xhtml(),
             chat_mode: default_chat_mode(),
             page_form: default_page_form(),
+            receipts_on_2xx: true,
         }
     }
 }

@@ -207,7 +207,11 @@ async fn refusals_on_the_sip_side() {
     s.peer.send(s.stox_sip, &pdf).await;
     let (r, _) = s.peer.recv().await;
     assert!(
-        r.starts_with("SIP/2.0 415 ") && header(&r, "Accept") == Some("text/plain, text/html"),
+        r.starts_with("SIP/2.0 415 ")
+            && header(&r, "Accept")
+                == Some(
+                    "text/plain, text/html, message/cpim, message/imdn+xml, application/im-iscomposing+xml"
+                ),
         "{r}"
     );
     // malformed

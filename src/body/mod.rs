@@ -1,5 +1,42 @@
 //! Body formats: parse and serialize only.
 
+pub mod cpim;
+pub mod imdn;
 pub mod iscomposing;
 pub mod sdp;
 pub mod xhtml;
+
+/// Inflates a `Content-Encoding: deflate` body (RFC 3261 §20.12 names HTTP's `deflate`,
+/// i.e. zlib; some clients send raw deflate, which is tried second). `None` when it does
+/// not inflate or would exceed `max` bytes (a small body must not become a huge one).
+pub fn inflate(body: &[u8], max: usize) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    let read = |r: &mut dyn Read| {
+        let mut out = Vec::new();
+        r.take(limit).read_to_end(&mut out).ok()?;
+        (out.len() <= max).then_some(out)
+    };
+    read(&mut flate2::read::ZlibDecoder::new(body))
+        .or_else(|| read(&mut flate2::read::DeflateDecoder::new(body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    #[test]
+    fn zlib_and_raw_deflate_inflate_within_the_limit() {
+        let text = "Hi ❤ ".repeat(50);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(text.as_bytes()).unwrap();
+        let zlib = z.finish().unwrap();
+        assert_eq!(super::inflate(&zlib, 10_000).unwrap(), text.as_bytes());
+        let mut d = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        d.write_all(text.as_bytes()).unwrap();
+        let raw = d.finish().unwrap();
+        assert_eq!(super::inflate(&raw, 10_000).unwrap(), text.as_bytes());
+        assert!(super::inflate(&zlib, 100).is_none(), "over the limit");
+        assert!(super::inflate(b"not deflate", 100).is_none());
+    }
+}

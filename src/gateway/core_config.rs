@@ -36,6 +36,11 @@ pub struct CoreConfig {
     pub xhtml_to_sip: bool,
     /// `im.page_form`.
     pub page_form: PageForm,
+    /// `im.receipts_on_2xx`: a 200 to a MESSAGE is a XEP-0184 receipt when the peer sends
+    /// no IMDNs.
+    pub receipts_on_2xx: bool,
+    /// Largest MESSAGE body accepted once inflated (`msrp.max_message_bytes`).
+    pub max_body: usize,
     /// Seed of every random id the core makes (tags, Call-IDs, branches, MSRP session ids).
     /// `None`: from the operating system — what production wants, since MSRP session ids
     /// must be unguessable (RFC 4975 §14.1); tests pass a fixed one.
@@ -136,6 +141,8 @@ impl CoreConfig {
             sip_message_size: cfg.limits.sip_message_size,
             xhtml_to_sip: cfg.im.xhtml_to_sip == XhtmlToSip::Html,
             page_form: cfg.im.page_form,
+            receipts_on_2xx: cfg.im.receipts_on_2xx,
+            max_body: usize::try_from(cfg.msrp.max_message_bytes).unwrap_or(usize::MAX),
             seed: None,
         }
     }

@@ -15,6 +15,9 @@ use xmpp_parsers::minidom::Element;
 use xmpp_parsers::stanza_error::{DefinedCondition, StanzaError};
 
 use super::address::{AddressError, AddressMap, SipAddress};
+use crate::body::cpim::{self, Cpim};
+use crate::body::imdn::{self, Imdn};
+use crate::body::iscomposing::{self, IsComposing};
 use crate::body::xhtml;
 use crate::sip::message::{NameAddr, Request, is_token_char};
 use crate::xmpp::stanza;
@@ -42,7 +45,8 @@ impl Refusal {
 }
 
 /// What page mode takes from SIP (`Accept` of 415s and OPTIONS answers).
-pub const ACCEPT: &str = "text/plain, text/html";
+pub const ACCEPT: &str =
+    "text/plain, text/html, message/cpim, message/imdn+xml, application/im-iscomposing+xml";
 
 /// Who a SIP request (MESSAGE or INVITE) is from and to, as JIDs (RFC 7247 §5): the
 /// Request-URI must name a user of our XMPP domains (`sips:` → 403, `tel:` → 416, others
@@ -90,11 +94,150 @@ pub fn sip_endpoints(req: &Request, map: &AddressMap) -> Result<(Jid, Jid), Refu
     Ok((from, to))
 }
 
-/// SIP MESSAGE → `<message/>` (RFC 7572 §5). `id` is the stanza id to use (we use the
-/// transaction's branch, the nearest thing SIP has to a transaction identifier).
-pub fn sip_to_xmpp(req: &Request, map: &AddressMap, id: &str) -> Result<Message, Refusal> {
+/// What a SIP MESSAGE carries once its encoding and CPIM envelope are off.
+#[derive(Debug)]
+pub enum PageIn {
+    /// A message for the XMPP user (RFC 7572 §5).
+    Message(Box<Message>),
+    /// A delivery or display notification about a message we sent (RFC 5438).
+    Notification(Imdn),
+    /// The sender is (or stopped) composing (RFC 3994).
+    Composing(IsComposing),
+}
+
+/// A MESSAGE from SIP, unwrapped and addressed.
+#[derive(Debug)]
+pub struct Inbound {
+    /// What it carries.
+    pub page: PageIn,
+    /// What its CPIM envelope said.
+    pub envelope: Envelope,
+    /// The SIP sender as a JID.
+    pub from: Jid,
+    /// The XMPP recipient.
+    pub to: Jid,
+}
+
+/// What a CPIM envelope said about a message (RFC 3862, RFC 5438 §6).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Envelope {
+    /// The message came in `message/cpim`.
+    pub cpim: bool,
+    /// `imdn.Message-ID`.
+    pub message_id: Option<String>,
+    /// `imdn.Disposition-Notification`, lower-cased.
+    pub dispositions: Vec<String>,
+    /// `DateTime`, as written.
+    pub datetime: Option<String>,
+}
+
+const CPIM: &str = "message/cpim";
+
+/// The body after `Content-Encoding` (RFC 3261 §20.12): `identity` or `deflate` (zlib, or
+/// raw deflate as some clients send it), at most `max` bytes once inflated; anything else is
+/// 415 with `Accept-Encoding`.
+pub fn decode_encoding(req: &Request, max: usize) -> Result<Vec<u8>, Refusal> {
+    let Some(enc) = req
+        .headers
+        .get("Content-Encoding")
+        .map(|e| e.trim().to_ascii_lowercase())
+    else {
+        return Ok(req.body.clone());
+    };
+    match enc.as_str() {
+        "" | "identity" => Ok(req.body.clone()),
+        "deflate" => crate::body::inflate(&req.body, max)
+            .ok_or_else(|| Refusal::new(400, "Content-Encoding deflate: body does not inflate")),
+        other => Err(Refusal {
+            code: 415,
+            reason: format!("Unsupported Content-Encoding {other}"),
+            headers: vec![("Accept-Encoding", "deflate, identity".into())],
+        }),
+    }
+}
+
+/// SIP MESSAGE → what it carries (RFC 7572 §5). `id` is the stanza id to use (we use the
+/// transaction's branch, the nearest thing SIP has to a transaction identifier); `max` the
+/// largest body accepted once inflated.
+pub fn sip_to_xmpp(
+    req: &Request,
+    map: &AddressMap,
+    id: &str,
+    max: usize,
+) -> Result<Inbound, Refusal> {
     let (from, to) = sip_endpoints(req, map)?;
-    let (body, html) = decode_body(req)?;
+    let mut body = decode_encoding(req, max)?;
+    let mut content_type = req
+        .headers
+        .get("Content-Type")
+        .unwrap_or("text/plain")
+        .to_string();
+    let mut envelope = Envelope::default();
+    if mime_of(&content_type) == CPIM {
+        let c = Cpim::parse(&body).map_err(|e| Refusal::new(400, e.to_string()))?;
+        envelope = Envelope {
+            cpim: true,
+            message_id: c.ns_header(cpim::NS_IMDN, "Message-ID").map(String::from),
+            dispositions: c.dispositions(),
+            datetime: c.header("DateTime").map(String::from),
+        };
+        content_type = c.content_type();
+        body = c.body;
+    }
+    let page = match mime_of(&content_type).as_str() {
+        "text/plain" | "text/html" => {
+            let (text, html) = decode_text(&content_type, &body)?;
+            PageIn::Message(Box::new(message(
+                req,
+                from.clone(),
+                to.clone(),
+                id,
+                text,
+                html,
+            )))
+        }
+        imdn::CONTENT_TYPE => {
+            PageIn::Notification(Imdn::parse(&body).map_err(|e| Refusal::new(400, e))?)
+        }
+        iscomposing::CONTENT_TYPE => {
+            PageIn::Composing(IsComposing::parse(&body).map_err(|e| Refusal::new(400, e))?)
+        }
+        _ => return Err(unsupported()),
+    };
+    Ok(Inbound {
+        page,
+        envelope,
+        from,
+        to,
+    })
+}
+
+fn mime_of(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+fn unsupported() -> Refusal {
+    Refusal {
+        code: 415,
+        reason: "Unsupported Media Type".into(),
+        headers: vec![("Accept", ACCEPT.into())],
+    }
+}
+
+/// The `<message/>` for a text MESSAGE (RFC 7572 §5 Table 2).
+fn message(
+    req: &Request,
+    from: Jid,
+    to: Jid,
+    id: &str,
+    text: String,
+    html: Option<Element>,
+) -> Message {
     let mut m = Message::new(Some(to));
     m.from = Some(from);
     m.type_ = MessageType::Normal;
@@ -109,7 +252,7 @@ pub fn sip_to_xmpp(req: &Request, map: &AddressMap, id: &str) -> Result<Message,
     if let Some(s) = req.headers.get("Subject").filter(|s| !s.is_empty()) {
         m.subjects.insert(Lang(lang.clone()), s.to_string());
     }
-    m.bodies.insert(Lang(lang), body);
+    m.bodies.insert(Lang(lang), text);
     m.thread = Some(Thread {
         parent: None,
         id: req.call_id().to_string(),
@@ -117,32 +260,23 @@ pub fn sip_to_xmpp(req: &Request, map: &AddressMap, id: &str) -> Result<Message,
     if let Some(h) = html {
         m.payloads.push(h);
     }
-    Ok(m)
+    m
 }
 
 /// The body as text: text/plain in UTF-8 (or Latin-1/ASCII, converted), text/html as
-/// XHTML-IM plus its plain rendering, `message/cpim` left to later; anything else is a 415.
-fn decode_body(req: &Request) -> Result<(String, Option<Element>), Refusal> {
-    let ct = req.headers.get("Content-Type").unwrap_or("text/plain");
-    let mut parts = ct.split(';');
+/// XHTML-IM plus its plain rendering.
+fn decode_text(content_type: &str, body: &[u8]) -> Result<(String, Option<Element>), Refusal> {
+    let mut parts = content_type.split(';');
     let mime = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
     let charset = parts
         .filter_map(|p| p.split_once('='))
         .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
         .map(|(_, v)| v.trim().trim_matches('"').to_ascii_lowercase())
         .unwrap_or_else(|| "utf-8".into());
-    let unsupported = || Refusal {
-        code: 415,
-        reason: "Unsupported Media Type".into(),
-        headers: vec![("Accept", ACCEPT.into())],
-    };
-    if mime != "text/plain" && mime != "text/html" {
-        return Err(unsupported());
-    }
     let text = match charset.as_str() {
-        "utf-8" | "utf8" | "us-ascii" => String::from_utf8(req.body.clone())
+        "utf-8" | "utf8" | "us-ascii" => String::from_utf8(body.to_vec())
             .map_err(|_| Refusal::new(400, "Body is not valid UTF-8"))?,
-        "iso-8859-1" | "latin1" | "iso_8859-1" => req.body.iter().map(|b| char::from(*b)).collect(),
+        "iso-8859-1" | "latin1" | "iso_8859-1" => body.iter().map(|b| char::from(*b)).collect(),
         other => {
             let mut r = unsupported();
             r.reason = format!("Unsupported charset {other}");
@@ -232,6 +366,32 @@ pub fn xmpp_to_sip(
     map: &AddressMap,
     html: bool,
 ) -> Result<Option<PageMessage>, StanzaError> {
+    if m.type_ == MessageType::Groupchat || m.from.is_none() || m.to.is_none() {
+        return page_to(m, map).map(|_| None);
+    }
+    let Some((lang, body)) = best_body(m) else {
+        return Ok(None);
+    };
+    let mut page = page_to(m, map)?;
+    let xhtml = if html { xhtml_body(m) } else { None };
+    page.subject = m
+        .subjects
+        .get(lang.as_str())
+        .or_else(|| m.subjects.values().next())
+        .cloned();
+    page.language = (!lang.is_empty()).then_some(lang);
+    page.content_type = if xhtml.is_some() {
+        "text/html;charset=UTF-8"
+    } else {
+        "text/plain;charset=UTF-8"
+    };
+    page.body = xhtml.unwrap_or(body);
+    Ok(Some(page))
+}
+
+/// The addressing of a MESSAGE for a stanza (RFC 7572 §4 Table 1 without the body):
+/// Request-URI, From (with the resource as `gr`), To, Call-ID from the thread, Call-Info.
+pub fn page_to(m: &Message, map: &AddressMap) -> Result<PageMessage, StanzaError> {
     if m.type_ == MessageType::Groupchat {
         return Err(stanza::error(
             DefinedCondition::BadRequest,
@@ -243,9 +403,6 @@ pub fn xmpp_to_sip(
             DefinedCondition::BadRequest,
             "message without from or to",
         ));
-    };
-    let Some((lang, body)) = best_body(m) else {
-        return Ok(None);
     };
     let target = map
         .jid_to_sip(to)
@@ -262,13 +419,7 @@ pub fn xmpp_to_sip(
         .to_uri(),
         params: vec![],
     };
-    let xhtml = if html { xhtml_body(m) } else { None };
-    let subject = m
-        .subjects
-        .get(lang.as_str())
-        .or_else(|| m.subjects.values().next())
-        .cloned();
-    Ok(Some(PageMessage {
+    Ok(PageMessage {
         request_uri: target.to_uri(),
         from: NameAddr {
             display: None,
@@ -281,19 +432,15 @@ pub fn xmpp_to_sip(
             .as_ref()
             .map(|t| t.id.clone())
             .filter(|t| is_sip_word(t)),
-        subject,
-        language: (!lang.is_empty()).then_some(lang),
-        content_type: if xhtml.is_some() {
-            "text/html;charset=UTF-8"
-        } else {
-            "text/plain;charset=UTF-8"
-        },
-        body: xhtml.unwrap_or(body),
+        subject: None,
+        language: None,
+        content_type: "text/plain;charset=UTF-8",
+        body: String::new(),
         call_info: format!(
             "<xmpp:{}>;purpose=impp",
             Jid::from(from.to_bare()).to_string().replace('>', "%3E")
         ),
-    }))
+    })
 }
 
 /// The XHTML-IM `<body/>` of a message as an HTML fragment (its inner markup).
@@ -338,6 +485,14 @@ mod tests {
     use crate::config::Config;
     use crate::sip::message::{Message as SipMsg, parse};
     use std::str::FromStr;
+
+    /// A text MESSAGE's stanza (what these tests look at).
+    fn sip_to_xmpp(req: &Request, map: &AddressMap, id: &str) -> Result<Message, Refusal> {
+        match super::sip_to_xmpp(req, map, id, 1 << 20)?.page {
+            PageIn::Message(m) => Ok(*m),
+            other => panic!("not a text message: {other:?}"),
+        }
+    }
 
     fn map() -> AddressMap {
         let toml = "[xmpp]\ncomponent = \"sip.example.com\"\nsecret = \"x\"\ndomains = [\"example.com\"]\n[sip]\ndomain = \"example.net\"\n";

@@ -23,6 +23,7 @@ pub mod errors;
 pub mod im;
 pub mod metrics;
 pub mod msrp_conns;
+pub mod notices;
 pub mod owners;
 pub mod page;
 pub mod service;
@@ -245,12 +246,12 @@ impl Core {
                     tracing::trace!(call_id = %req.call_id(), "ACK for a 2xx");
                 }
                 UaEvent::Response { tx, resp } => match self.owners.tx(tx) {
-                    Some(Owner::Page) => self.page_response(tx, &resp),
+                    Some(Owner::Page) => self.page_response(now, tx, &resp),
                     Some(owner) => self.call_response(now, owner, &resp),
                     None => {}
                 },
                 UaEvent::Failed { tx, code, reason } => match self.owners.tx(tx) {
-                    Some(Owner::Page) => self.page_failure(tx, code, &reason, None),
+                    Some(Owner::Page) => self.page_failure(now, tx, (code, &reason), None, None),
                     Some(owner) => self.call_failure(now, owner, code, &reason, None),
                     None => {}
                 },

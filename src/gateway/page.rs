@@ -1,22 +1,35 @@
-//! Page-mode IM, RFC 7572: the transactions around [`super::im`]'s translations.
+//! Page-mode IM, RFC 7572: the transactions around [`super::im`]'s translations, and what
+//! real SIP clients send beside the text ([`super::notices`]).
 //!
 //! XMPP → SIP (§4): "`<message/>` becomes SIP MESSAGE" is [`Core::send_page`]; the final
-//! response comes back through the routing table ([`Core::page_response`]) and a failure
-//! becomes the RFC 7247 Table 3 error with the original id.
-//! SIP → XMPP (§5): "SIP MESSAGE becomes `<message/>`" is [`Core::on_sip_message`]; the 200
-//! waits until the link took the stanza ([`Core::on_queued`]); a full queue is 503 +
-//! Retry-After. A later bounce of that stanza is logged against its Call-ID.
+//! response comes back through the routing table ([`Core::page_response`]): a failure
+//! becomes the RFC 7247 Table 3 error with the original id, a 200 a XEP-0184 receipt when
+//! one was asked and the peer sends no IMDNs itself (`im.receipts_on_2xx`; 202 means
+//! stored, not delivered), a 415 to text/html a retry as text/plain. Receipts, markers and
+//! chat states without a body become IMDN and isComposing MESSAGEs — only to peers that
+//! asked for them or showed they take them.
+//! SIP → XMPP (§5): "SIP MESSAGE becomes `<message/>`" is [`Core::on_sip_message`]:
+//! `Content-Encoding: deflate` and CPIM envelopes come off first, IMDNs become receipts and
+//! markers, isComposing chat states; the 200 for a message waits until the link took the
+//! stanza ([`Core::on_queued`]); a full queue is 503 + Retry-After. A later bounce of that
+//! stanza becomes a failed IMDN when the sender asked for negative delivery reports, else it
+//! is logged against its Call-ID.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
+use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::message::{Id, Message, MessageType, Thread};
+use xmpp_parsers::receipts::{Received, Request as ReceiptRequest};
 use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::StanzaError;
 
+use super::notices::{self, AskedReport, Extra, SentPage};
 use super::owners::Owner;
 use super::{Core, Output, errors, im};
+use crate::body::imdn::{Kind, Status};
+use crate::body::iscomposing;
 use crate::config::PageForm;
 use crate::sip::message::{Request, Response};
 use crate::sip::transaction::TxId;
@@ -25,29 +38,36 @@ use crate::xmpp::stanza;
 /// Entries kept in the Call-ID → CSeq and stanza id → Call-ID maps before they are reset.
 const MEMORY: usize = 10_000;
 
-/// A `<message/>` waiting for its MESSAGE's final response.
-struct PendingX2s {
-    /// The original sender (error goes back there) and recipient (error comes from there).
-    sender: Jid,
-    recipient: Jid,
-    id: Option<Id>,
-    thread: Option<Thread>,
+/// What a MESSAGE we sent was for.
+enum Pending {
+    /// A stanza's text; its failure goes back to the sender.
+    Text {
+        /// The stanza, for a retry (text/html refused → text/plain) and for the error.
+        m: Box<Message>,
+        /// The MIME type sent (without parameters).
+        mime: String,
+        receipt: bool,
+    },
+    /// An IMDN or isComposing: a failure only teaches us about the peer.
+    Notice { peer: Jid, mime: &'static str },
 }
 
-/// Page-mode state: messages in flight both ways.
+/// Page-mode state: messages in flight both ways, conversations, reports.
 #[derive(Default)]
 pub struct Pages {
-    x2s: HashMap<TxId, PendingX2s>,
+    x2s: HashMap<TxId, Pending>,
     /// MESSAGE transactions waiting to learn whether their stanza was queued.
     s2x: HashMap<u64, (TxId, Request, String)>,
     /// Stanza id → Call-ID of MESSAGEs delivered to XMPP, so a later bounce can be logged
-    /// against the SIP side (RFC 7572 §5 leaves the bounce unmapped: the 200 is gone).
+    /// against the SIP side.
     delivered: HashMap<String, String>,
     next_ticket: u64,
     /// CSeq per Call-ID for MESSAGEs that reuse a thread as Call-ID (RFC 3428 §4).
     cseqs: HashMap<String, u32>,
     /// (XMPP user, SIP peer), bare → the thread the user last wrote in (`clients` form).
     threads: HashMap<(String, String), String>,
+    /// Reports and what each peer takes.
+    notices: notices::Notices,
 }
 
 impl Pages {
@@ -70,11 +90,8 @@ impl Pages {
         }
     }
 
-    /// The conversation thread for a stanza coming from SIP.
-    fn thread_of(&self, m: &Message) -> Option<Thread> {
-        let (Some(peer), Some(user)) = (&m.from, &m.to) else {
-            return None;
-        };
+    /// The conversation thread between an XMPP user and a SIP peer.
+    fn thread_of(&self, user: &Jid, peer: &Jid) -> Option<Thread> {
         let key = (user.to_bare().to_string(), peer.to_bare().to_string());
         self.threads.get(&key).map(|id| Thread {
             parent: None,
@@ -83,16 +100,27 @@ impl Pages {
     }
 }
 
+fn mime_of(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
 impl Core {
     /// A `<message/>` as a SIP MESSAGE (RFC 7572 §4), for page mode and for chats whose peer
-    /// does not do sessions.
+    /// does not do sessions. Body-less stanzas carry receipts, markers or chat states.
     pub(super) fn send_page(&mut self, now: Instant, m: Message) {
-        let mut page = match im::xmpp_to_sip(&m, &self.addresses, self.cfg.xhtml_to_sip) {
+        let (Some(sender), Some(recipient)) = (m.from.clone(), m.to.clone()) else {
+            return;
+        };
+        let caps = self.pages.notices.peer(now, &recipient);
+        let html = self.cfg.xhtml_to_sip && caps.takes("text/html");
+        let mut page = match im::xmpp_to_sip(&m, &self.addresses, html) {
             Ok(Some(p)) => p,
-            Ok(None) => {
-                tracing::debug!("message without body (chat state or receipt) not sent as MESSAGE");
-                return;
-            }
+            Ok(None) => return self.send_extra(now, &m),
             Err(e) => {
                 self.metrics.xmpp_messages_failed += 1;
                 return self.bounce(&m, e);
@@ -123,8 +151,25 @@ impl Core {
                 (self.ua.new_call_id(), 1, Some(contact))
             }
         };
+        let wants = notices::wants(&m);
+        let mime = mime_of(page.content_type);
+        // CPIM only to a peer that uses it; its IMDNs then name our imdn.Message-ID.
+        let (body, report_id) = if caps.cpim && caps.takes("message/cpim") {
+            let mid = self.ua.new_tag();
+            let cpim = notices::cpim_text(
+                &page.from.uri,
+                &page.to.uri,
+                page.content_type,
+                page.body.clone().into_bytes(),
+                &mid,
+                wants,
+            );
+            (("message/cpim".to_string(), cpim), mid)
+        } else {
+            let plain = (page.content_type.into(), page.body.clone().into_bytes());
+            (plain, call_id.clone())
+        };
         let tag = self.ua.new_tag();
-        let body = (page.content_type.into(), page.body.clone().into_bytes());
         let mut out = page.request("MESSAGE", tag, call_id, cseq, body);
         if let Some(c) = contact {
             out.headers.push(("Contact".into(), c));
@@ -135,84 +180,301 @@ impl Core {
         // RFC 7572 §6: refuse what would exceed the limit, measured on the wire; the 513
         // comes back as policy-violation (RFC 7247 Table 3) with the sizes in the text.
         out.size_limit = Some(self.cfg.sip_message_size);
-        let (Some(sender), Some(recipient)) = (m.from.clone(), m.to.clone()) else {
-            return;
-        };
         let tx = self.ua.send_request(now, out);
         self.owners.insert_tx(tx, Owner::Page);
         self.metrics.xmpp_messages_out += 1;
-        self.pages.x2s.insert(
-            tx,
-            PendingX2s {
+        self.pages.notices.sent(
+            report_id,
+            SentPage {
+                stanza_id: m.id.clone(),
                 sender,
                 recipient,
-                id: m.id.clone(),
-                thread: m.thread.clone(),
+                receipt: wants.0,
+                markable: wants.1,
+            },
+        );
+        self.pages.x2s.insert(
+            tx,
+            Pending::Text {
+                m: Box::new(m),
+                mime,
+                receipt: wants.0,
             },
         );
     }
 
+    /// A body-less stanza to a SIP peer: a receipt or marker → IMDN for the messages that
+    /// asked for one (RFC 5438), a chat state → isComposing to peers that take it
+    /// (RFC 3994); anything else goes nowhere.
+    fn send_extra(&mut self, now: Instant, m: &Message) {
+        let (Some(user), Some(peer)) = (&m.from, &m.to) else {
+            return;
+        };
+        let caps = self.pages.notices.peer(now, peer);
+        let owed = |n: &mut notices::Notices, id: &str, display: bool, want: &str| {
+            n.take_owed(user, peer, id, display)
+                .into_iter()
+                .filter(|a| a.dispositions.iter().any(|d| d == want))
+                .collect::<Vec<_>>()
+        };
+        match notices::extra_of(m) {
+            Some(Extra::Delivered(id)) => {
+                for a in owed(&mut self.pages.notices, &id, false, "positive-delivery") {
+                    self.send_imdn(now, m, &a, Kind::Delivery, Status::Delivered);
+                }
+            }
+            Some(Extra::Displayed(id)) => {
+                for a in owed(&mut self.pages.notices, &id, true, "display") {
+                    self.send_imdn(now, m, &a, Kind::Display, Status::Displayed);
+                }
+            }
+            Some(Extra::Composing(active)) => {
+                if caps.iscomposing && caps.takes(iscomposing::CONTENT_TYPE) {
+                    let doc = notices::composing(active).to_body();
+                    let body = (iscomposing::CONTENT_TYPE.into(), doc.into_bytes());
+                    self.send_notice(now, m, body, iscomposing::CONTENT_TYPE);
+                }
+            }
+            None => tracing::debug!("body-less message with nothing for SIP"),
+        }
+    }
+
+    /// One IMDN for a message from SIP that asked for it.
+    fn send_imdn(
+        &mut self,
+        now: Instant,
+        m: &Message,
+        a: &AskedReport,
+        kind: Kind,
+        status: Status,
+    ) {
+        let Ok(page) = im::page_to(m, &self.addresses) else {
+            return;
+        };
+        let mut from = page.from.clone();
+        from.params.clear();
+        let id = self.ua.new_tag();
+        let from_uri = crate::gateway::address::SipAddress::parse(&from.uri)
+            .map(|a| crate::gateway::address::SipAddress { gruu: None, ..a }.to_uri())
+            .unwrap_or(from.uri);
+        let body = notices::imdn_body(a, kind, status, &from_uri, &page.to.uri, id);
+        self.send_notice(now, m, body, crate::body::imdn::CONTENT_TYPE);
+    }
+
+    /// A MESSAGE that carries no text of the user's (IMDN, isComposing): addressed like the
+    /// stanza, never retried, its failures only teach us about the peer.
+    fn send_notice(
+        &mut self,
+        now: Instant,
+        m: &Message,
+        body: (String, Vec<u8>),
+        mime: &'static str,
+    ) {
+        let (Ok(mut page), Some(peer)) = (im::page_to(m, &self.addresses), m.to.clone()) else {
+            return;
+        };
+        page.from_without_gruu();
+        let (tag, call_id) = (self.ua.new_tag(), self.ua.new_call_id());
+        let mut out = page.request("MESSAGE", tag, call_id, 1, body);
+        // RFC 5438 §7.1.1: reports are not urgent.
+        if mime != iscomposing::CONTENT_TYPE {
+            out.headers.push(("Priority".into(), "non-urgent".into()));
+        }
+        out.size_limit = Some(self.cfg.sip_message_size);
+        let tx = self.ua.send_request(now, out);
+        self.owners.insert_tx(tx, Owner::Page);
+        self.pages.x2s.insert(tx, Pending::Notice { peer, mime });
+    }
+
     /// A response to one of our MESSAGEs.
-    pub(super) fn page_response(&mut self, tx: TxId, resp: &Response) {
+    pub(super) fn page_response(&mut self, now: Instant, tx: TxId, resp: &Response) {
         if resp.code < 200 {
             return;
         }
-        if resp.code < 300 {
-            self.owners.remove_tx(tx);
-            self.pages.x2s.remove(&tx);
-            return;
+        if resp.code >= 300 {
+            let contact = self.addresses.failure_contact(resp);
+            let accept = resp.headers.get("Accept");
+            return self.page_failure(
+                now,
+                tx,
+                (resp.code, &resp.reason),
+                accept,
+                contact.as_deref(),
+            );
         }
-        let contact = self.addresses.failure_contact(resp);
-        self.page_failure(tx, resp.code, &resp.reason, contact.as_deref());
+        self.owners.remove_tx(tx);
+        let Some(Pending::Text { m, receipt, .. }) = self.pages.x2s.remove(&tx) else {
+            return;
+        };
+        // A 200 from a peer that sends no IMDNs is the best word on delivery there is;
+        // 202 means stored, not delivered (RFC 3428 §7).
+        let (Some(sender), Some(recipient), Some(id)) = (&m.from, &m.to, &m.id) else {
+            return;
+        };
+        let imdn = self.pages.notices.peer(now, recipient).imdn;
+        if receipt && resp.code == 200 && self.cfg.receipts_on_2xx && !imdn {
+            let mut r = Message::new(Some(sender.clone()));
+            r.from = Some(recipient.clone());
+            r.type_ = MessageType::Chat;
+            r.thread = m.thread.clone();
+            r.payloads.push(Received { id: id.0.clone() }.into());
+            self.emit(r);
+        }
     }
 
-    /// A MESSAGE failed: the sender gets the RFC 7247 Table 3 error with the original id.
+    /// A MESSAGE failed (final response ≥ 300, or none came): the sender gets the RFC 7247
+    /// Table 3 error with the original id; a 415 teaches what the peer takes (text/html
+    /// refused → the same message again as text/plain).
     pub(super) fn page_failure(
         &mut self,
+        now: Instant,
         tx: TxId,
-        code: u16,
-        reason: &str,
+        (code, reason): (u16, &str),
+        accept: Option<&str>,
         contact: Option<&str>,
     ) {
         self.owners.remove_tx(tx);
         let Some(p) = self.pages.x2s.remove(&tx) else {
             return;
         };
-        self.metrics.xmpp_messages_failed += 1;
-        let err = errors::sip_to_xmpp(code, reason, contact);
-        self.emit(stanza::error_message(
-            p.recipient,
-            p.sender,
-            p.id,
-            p.thread,
-            err,
-        ));
+        let accept = accept.map(|a| a.to_ascii_lowercase());
+        let refused =
+            |mime: &str| code == 415 && accept.as_deref().is_none_or(|a| !a.contains(mime));
+        match p {
+            Pending::Notice { peer, mime } => {
+                tracing::debug!(code, mime, "notice MESSAGE refused");
+                if refused(mime) {
+                    self.pages.notices.learn(now, &peer, |c| {
+                        c.refused.push(mime.to_string());
+                        if mime == iscomposing::CONTENT_TYPE {
+                            c.iscomposing = false;
+                        }
+                    });
+                }
+            }
+            Pending::Text { m, mime, .. } => {
+                if let Some(peer) = m.to.clone()
+                    && refused(&mime)
+                {
+                    self.pages
+                        .notices
+                        .learn(now, &peer, |c| c.refused.push(mime.clone()));
+                    if mime != "text/plain" {
+                        // Never lost for a refused extra: the same text again, plainer.
+                        self.metrics.xmpp_messages_out =
+                            self.metrics.xmpp_messages_out.saturating_sub(1);
+                        return self.send_page(now, *m);
+                    }
+                }
+                let (Some(sender), Some(recipient)) = (m.from.clone(), m.to.clone()) else {
+                    return;
+                };
+                self.metrics.xmpp_messages_failed += 1;
+                let err = errors::sip_to_xmpp(code, reason, contact);
+                self.emit(stanza::error_message(
+                    recipient, sender, m.id, m.thread, err,
+                ));
+            }
+        }
     }
 
-    /// SIP MESSAGE → `<message/>` (RFC 7572 §5), tracked so that the 200 waits for the link.
+    /// SIP MESSAGE → `<message/>`, report or chat state (RFC 7572 §5, RFC 5438, RFC 3994).
     pub(super) fn on_sip_message(&mut self, now: Instant, tx: TxId, req: Request) {
         let id = req
             .top_via()
             .and_then(|v| v.branch().map(String::from))
             .unwrap_or_else(|| self.ua.new_tag());
-        match im::sip_to_xmpp(&req, &self.addresses, &id) {
-            Ok(mut m) => {
+        let max = self.cfg.max_body;
+        let inbound = match im::sip_to_xmpp(&req, &self.addresses, &id, max) {
+            Ok(i) => i,
+            Err(r) => {
+                self.metrics.sip_messages_refused += 1;
+                return self.refuse(now, tx, &req, r);
+            }
+        };
+        let im::Inbound {
+            page,
+            envelope,
+            from,
+            to,
+        } = inbound;
+        if envelope.cpim {
+            self.pages.notices.learn(now, &from, |c| c.cpim = true);
+        }
+        let thread = self.pages.thread_of(&to, &from);
+        match page {
+            im::PageIn::Message(mut m) => {
                 if self.cfg.page_form == PageForm::Clients {
                     // One conversation in XMPP clients: `chat`, and the thread the XMPP user
                     // last used with this peer (none if they never set one), not the
                     // Call-ID, which is new for every MESSAGE of a client.
                     m.type_ = MessageType::Chat;
-                    m.thread = self.pages.thread_of(&m);
+                    m.thread = thread;
+                }
+                if !envelope.dispositions.is_empty() {
+                    self.pages.notices.learn(now, &from, |c| c.imdn = true);
+                    let ds = &envelope.dispositions;
+                    if ds.iter().any(|d| d == "positive-delivery") {
+                        m.payloads.push(ReceiptRequest.into());
+                    }
+                    if ds.iter().any(|d| d == "display") {
+                        m.payloads
+                            .push(xmpp_parsers::displayed_markers::Markable.into());
+                    }
+                    let message_id = envelope
+                        .message_id
+                        .clone()
+                        .unwrap_or_else(|| req.call_id().to_string());
+                    self.pages.notices.asked(
+                        &to,
+                        &from,
+                        AskedReport {
+                            stanza_id: id.clone(),
+                            message_id,
+                            dispositions: envelope.dispositions.clone(),
+                            cpim: envelope.cpim,
+                            delivered: false,
+                        },
+                    );
                 }
                 let ticket = self.pages.next_ticket;
                 self.pages.next_ticket += 1;
                 self.pages.s2x.insert(ticket, (tx, req, id));
                 self.out
-                    .push_back(Output::TrackedStanza(ticket, Stanza::Message(m)));
+                    .push_back(Output::TrackedStanza(ticket, Stanza::Message(*m)));
             }
-            Err(r) => {
-                self.metrics.sip_messages_refused += 1;
-                self.refuse(now, tx, &req, r);
+            im::PageIn::Notification(imdn) => {
+                self.pages.notices.learn(now, &from, |c| c.imdn = true);
+                let stanza = self
+                    .pages
+                    .notices
+                    .sent_page(&imdn.message_id)
+                    .filter(|s| s.recipient.to_bare() == from.to_bare())
+                    .and_then(|s| notices::imdn_to_stanza(&imdn, s, thread));
+                match stanza {
+                    Some(s) => self.emit(s),
+                    None => {
+                        tracing::debug!(message_id = %imdn.message_id, "IMDN about no message we remember, or nothing asked")
+                    }
+                }
+                self.ua.reply(now, tx, &req, 200, &[]);
+            }
+            im::PageIn::Composing(doc) => {
+                self.pages
+                    .notices
+                    .learn(now, &from, |c| c.iscomposing = true);
+                let mut s = Message::new(Some(to));
+                s.from = Some(from);
+                s.type_ = MessageType::Chat;
+                s.thread = thread;
+                let state = if doc.active {
+                    ChatState::Composing
+                } else {
+                    ChatState::Paused
+                };
+                s.payloads.push(state.into());
+                self.emit(s);
+                self.ua.reply(now, tx, &req, 200, &[]);
             }
         }
     }
@@ -249,8 +511,10 @@ impl Core {
         }
     }
 
-    /// The XMPP server bounced a message a SIP MESSAGE brought: logged against its Call-ID.
-    pub(super) fn page_bounce(&mut self, m: &Message) {
+    /// The XMPP server bounced a message a SIP MESSAGE brought: a failed IMDN when its
+    /// sender asked for negative delivery reports (RFC 5438 §6.4), else logged against its
+    /// Call-ID (the 200 is gone).
+    pub(super) fn page_bounce(&mut self, now: Instant, m: &Message) {
         let call_id =
             m.id.as_ref()
                 .and_then(|i| self.pages.delivered.remove(&i.0));
@@ -266,5 +530,15 @@ impl Core {
             condition = ?condition,
             "XMPP server bounced a message (its SIP MESSAGE was already answered 200)"
         );
+        let (Some(user), Some(peer), Some(Id(id))) = (&m.from, &m.to, &m.id) else {
+            return;
+        };
+        let asked = self.pages.notices.take_bounced(user, peer, id);
+        if let Some(a) = asked.filter(|a| a.dispositions.iter().any(|d| d == "negative-delivery")) {
+            // The IMDN goes from the XMPP user's address: the bounce's from/to as a stanza.
+            let mut from_user = Message::new(Some(peer.clone()));
+            from_user.from = Some(user.clone());
+            self.send_imdn(now, &from_user, &a, Kind::Delivery, Status::Failed);
+        }
     }
 }

@@ -41,7 +41,7 @@ impl Core {
         if m.type_ == MessageType::Error {
             self.metrics.bounces += 1;
             if !self.chat_bounce(now, &m) {
-                self.page_bounce(&m);
+                self.page_bounce(now, &m);
             }
             return;
         }
