@@ -288,3 +288,280 @@ fn the_same_seed_gives_the_same_bytes() {
     assert_eq!(a, b);
     assert_ne!(a, run_with([2; 32]));
 }
+
+/// Page mode with what real clients send (issue 10): everything out of one input.
+#[derive(Default, Debug)]
+struct Seen {
+    sip: Vec<String>,
+    xmpp: Vec<String>,
+    tickets: Vec<u64>,
+}
+
+fn feed(c: &mut Core, input: Input) -> Seen {
+    c.handle_input(Instant::now(), input);
+    let mut s = Seen::default();
+    while let Some(o) = c.poll_output() {
+        match o {
+            Output::Sip { bytes, .. } => s.sip.push(String::from_utf8_lossy(&bytes).into()),
+            Output::Stanza(st) => s.xmpp.push(String::from(&Element::from(st))),
+            Output::TrackedStanza(t, st) => {
+                s.tickets.push(t);
+                s.xmpp.push(String::from(&Element::from(st)));
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+/// A core whose requests go to an outbound proxy (no DNS in these tests).
+fn page_core(im: &str) -> Core {
+    let toml = format!(
+        "[xmpp]\ncomponent = \"sip.example.com\"\nsecret = \"x\"\ndomains = [\"example.com\"]\n[sip]\ndomain = \"example.net\"\noutbound_proxy = \"sip:127.0.0.1:5060\"\n[im]\n{im}"
+    );
+    let mut c = Core::new(CoreConfig::from_config(&Config::parse(&toml).unwrap()).seed([3; 32]));
+    feed(&mut c, Input::LinkUp);
+    c
+}
+
+fn sip_bytes(head: &str, content_type: &str, extra: &str, body: &[u8]) -> Input {
+    let mut b = format!(
+        "{head}Content-Type: {content_type}\r\n{extra}Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    b.extend_from_slice(body);
+    Input::Sip(SipIn {
+        bytes: b,
+        from: Dest {
+            transport: crate::sip::Transport::Udp,
+            addr: "127.0.0.1:5060".parse().unwrap(),
+        },
+    })
+}
+
+fn romeo_to_juliet(branch: &str) -> String {
+    format!(
+        "MESSAGE sip:juliet@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK{branch}\r\nFrom: <sip:romeo@example.net>;tag=r{branch}\r\nTo: <sip:juliet@example.com>\r\nCall-ID: {branch}@linphone\r\nCSeq: 20 MESSAGE\r\n"
+    )
+}
+
+fn stanza(c: &mut Core, xml: &str) -> Seen {
+    let el: Element = xml.parse().unwrap();
+    feed(c, Input::Stanza(Stanza::try_from(el).unwrap()))
+}
+
+fn body_of(sip: &str) -> &str {
+    sip.split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default()
+}
+
+#[test]
+fn linphone_cpim_is_unwrapped_and_its_reports_go_back_in_cpim() {
+    let mut c = page_core("");
+    let cpim = "From: <sip:romeo@example.net>\r\nTo: <sip:juliet@example.com>\r\nDateTime: 2026-11-30T10:00:00Z\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: Lp3kd8\r\nimdn.Disposition-Notification: positive-delivery, negative-delivery, display\r\n\r\nContent-Type: text/plain;charset=UTF-8\r\n\r\nBut soft ❤";
+    let s = feed(
+        &mut c,
+        sip_bytes(&romeo_to_juliet("c1"), "message/cpim", "", cpim.as_bytes()),
+    );
+    let xml = &s.xmpp[0];
+    assert!(
+        xml.contains("type='chat'") && xml.contains("<body>But soft ❤</body>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<request xmlns='urn:xmpp:receipts'/>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<markable xmlns='urn:xmpp:chat-markers:0'/>"),
+        "{xml}"
+    );
+    assert!(
+        !xml.contains("imdn."),
+        "the envelope never reaches XMPP: {xml}"
+    );
+    let s = feed(&mut c, Input::Queued(s.tickets[0], Ok(())));
+    assert!(s.sip[0].starts_with("SIP/2.0 200 OK\r\n"), "{s:?}");
+    // Juliet's client acknowledges it: a delivered IMDN in CPIM naming Linphone's id
+    let s = stanza(
+        &mut c,
+        &format!(
+            "<message {NS} from='juliet@example.com/b' to='romeo@sip.example.com'><received xmlns='urn:xmpp:receipts' id='z9hG4bKc1'/></message>"
+        ),
+    );
+    assert_eq!(s.sip.len(), 1, "{s:?}");
+    assert!(
+        s.sip[0].contains("Content-Type: message/cpim\r\n"),
+        "{}",
+        s.sip[0]
+    );
+    let body = body_of(&s.sip[0]);
+    assert!(
+        body.contains("<message-id>Lp3kd8</message-id>") && body.contains("<delivered/>"),
+        "{body}"
+    );
+    assert!(body.contains("Content-Type: message/imdn+xml"), "{body}");
+    // and reads it: a display IMDN
+    let s = stanza(
+        &mut c,
+        &format!(
+            "<message {NS} from='juliet@example.com/b' to='romeo@sip.example.com'><displayed xmlns='urn:xmpp:chat-markers:0' id='z9hG4bKc1'/></message>"
+        ),
+    );
+    assert!(body_of(&s.sip[0]).contains("<displayed/>"), "{s:?}");
+}
+
+#[test]
+fn deflated_imdn_about_our_message_is_a_receipt_and_200_is_one_for_peers_without_imdn() {
+    use std::io::Write;
+    let mut c = page_core("");
+    let s = stanza(
+        &mut c,
+        &format!(
+            "<message {NS} id='x1' from='juliet@example.com/b' to='romeo@sip.example.com'><body>hi</body><request xmlns='urn:xmpp:receipts'/></message>"
+        ),
+    );
+    let call_id = s.sip[0]
+        .lines()
+        .find_map(|l| l.strip_prefix("Call-ID: "))
+        .unwrap()
+        .to_string();
+    let imdn = format!(
+        "<?xml version='1.0' encoding='UTF-8'?><imdn xmlns='urn:ietf:params:xml:ns:imdn'><message-id>{call_id}</message-id><delivery-notification><status><delivered/></status></delivery-notification></imdn>"
+    );
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(imdn.as_bytes()).unwrap();
+    let s = feed(
+        &mut c,
+        sip_bytes(
+            &romeo_to_juliet("i1"),
+            "message/imdn+xml",
+            "Content-Encoding: deflate\r\nPriority: non-urgent\r\n",
+            &z.finish().unwrap(),
+        ),
+    );
+    assert!(s.sip[0].starts_with("SIP/2.0 200 OK\r\n"), "{s:?}");
+    assert!(
+        s.xmpp[0].contains("<received xmlns='urn:xmpp:receipts' id='x1'/>"),
+        "{s:?}"
+    );
+
+    // a peer that sent no IMDN: its 200 is the receipt, its 202 is not
+    let s = stanza(
+        &mut c,
+        &format!(
+            "<message {NS} id='x2' from='juliet@example.com/b' to='bob@sip.example.com'><body>hi</body><request xmlns='urn:xmpp:receipts'/></message>"
+        ),
+    );
+    let ok = answer(&s.sip[0], 200, "OK");
+    let s = feed(&mut c, sip_input(&ok));
+    assert!(
+        s.xmpp[0].contains("<received xmlns='urn:xmpp:receipts' id='x2'/>"),
+        "{s:?}"
+    );
+    let s = stanza(
+        &mut c,
+        &format!(
+            "<message {NS} id='x3' from='juliet@example.com/b' to='bob@sip.example.com'><body>hi</body><request xmlns='urn:xmpp:receipts'/></message>"
+        ),
+    );
+    let accepted = answer(&s.sip[0], 202, "Accepted");
+    assert!(feed(&mut c, sip_input(&accepted)).xmpp.is_empty());
+}
+
+#[test]
+fn typing_goes_only_to_peers_that_type_and_unknown_encodings_get_415() {
+    let mut c = page_core("");
+    let composing = format!(
+        "<message {NS} from='juliet@example.com/b' to='romeo@sip.example.com'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>"
+    );
+    assert!(
+        stanza(&mut c, &composing).sip.is_empty(),
+        "romeo never showed he types"
+    );
+    let doc = "<?xml version='1.0' encoding='UTF-8'?><isComposing xmlns='urn:ietf:params:xml:ns:im-iscomposing'><state>active</state><contenttype>text/plain</contenttype></isComposing>";
+    let s = feed(
+        &mut c,
+        sip_bytes(
+            &romeo_to_juliet("t1"),
+            "application/im-iscomposing+xml",
+            "",
+            doc.as_bytes(),
+        ),
+    );
+    assert!(s.sip[0].starts_with("SIP/2.0 200 OK\r\n"), "{s:?}");
+    assert!(
+        s.xmpp[0].contains("<composing xmlns='http://jabber.org/protocol/chatstates'/>"),
+        "{s:?}"
+    );
+    let s = stanza(&mut c, &composing);
+    assert!(
+        s.sip[0].contains("Content-Type: application/im-iscomposing+xml\r\n"),
+        "{s:?}"
+    );
+    assert!(body_of(&s.sip[0]).contains("<state>active</state>"));
+    let s = feed(
+        &mut c,
+        sip_bytes(
+            &romeo_to_juliet("g1"),
+            "text/plain",
+            "Content-Encoding: gzip\r\n",
+            b"x",
+        ),
+    );
+    assert!(
+        s.sip[0].starts_with("SIP/2.0 415 ") && s.sip[0].contains("Accept-Encoding: deflate"),
+        "{s:?}"
+    );
+}
+
+fn sip_input(text: &str) -> Input {
+    Input::Sip(SipIn {
+        bytes: text.as_bytes().to_vec(),
+        from: Dest {
+            transport: crate::sip::Transport::Udp,
+            addr: "127.0.0.1:5060".parse().unwrap(),
+        },
+    })
+}
+
+/// A response to one of our requests, as the peer would send it.
+fn answer(req: &str, code: u16, reason: &str) -> String {
+    let keep = ["Via", "From", "To", "Call-ID", "CSeq"];
+    let mut out = format!("SIP/2.0 {code} {reason}\r\n");
+    for l in req.split("\r\n").skip(1).take_while(|l| !l.is_empty()) {
+        if keep.iter().any(|k| l.starts_with(&format!("{k}:"))) {
+            out.push_str(l);
+            if l.starts_with("To:") {
+                out.push_str(";tag=peer");
+            }
+            out.push_str("\r\n");
+        }
+    }
+    out + "Content-Length: 0\r\n\r\n"
+}
+
+#[test]
+fn html_refused_with_415_goes_again_as_plain_text() {
+    let mut c = page_core("xhtml_to_sip = \"html\"\n");
+    let html = format!(
+        "<message {NS} id='h1' from='juliet@example.com/b' to='romeo@sip.example.com'><body>bold</body><html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'><b>bold</b></body></html></message>"
+    );
+    let s = stanza(&mut c, &html);
+    assert!(s.sip[0].contains("Content-Type: text/html"), "{s:?}");
+    let refused = answer(&s.sip[0], 415, "Unsupported Media Type").replace(
+        "Content-Length: 0",
+        "Accept: text/plain\r\nContent-Length: 0",
+    );
+    let s = feed(&mut c, sip_input(&refused));
+    assert!(s.xmpp.is_empty(), "no error: {s:?}");
+    assert!(
+        s.sip[0].contains("Content-Type: text/plain") && s.sip[0].ends_with("\r\n\r\nbold"),
+        "{s:?}"
+    );
+    // and the next one goes plain at once
+    let s = stanza(&mut c, &html);
+    assert!(s.sip[0].contains("Content-Type: text/plain"), "{s:?}");
+}
