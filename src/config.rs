@@ -368,9 +368,18 @@ pub struct Limits {
     /// (SIP: 503 + Retry-After).
     #[serde(default = "default_queue")]
     pub xmpp_queue: usize,
-    /// Largest SIP message stox builds (RFC 7572 §6: 1300 bytes over UDP).
+    /// Largest request stox sends over UDP (RFC 7572 §6, RFC 3261 §18.1.1: 1300 bytes);
+    /// larger ones go over TCP when stox listens on TCP.
     #[serde(default = "default_sip_message_size")]
     pub sip_message_size: usize,
+    /// Largest page-mode MESSAGE stox builds from a stanza (over TCP/TLS); beyond it the
+    /// sender gets `policy-violation`.
+    #[serde(default = "default_page_max")]
+    pub page_max_bytes: usize,
+}
+
+fn default_page_max() -> usize {
+    60_000
 }
 
 impl Default for Limits {
@@ -378,6 +387,7 @@ impl Default for Limits {
         Self {
             xmpp_queue: default_queue(),
             sip_message_size: default_sip_message_size(),
+            page_max_bytes: default_page_max(),
         }
     }
 }

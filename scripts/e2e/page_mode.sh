@@ -43,6 +43,8 @@ username = "stox"
 password = "stox-digest-pw"
 [im]
 page_form = "rfc7572"
+[limits]
+page_max_bytes = 1300
 TOML
 STOX__XMPP__SECRET="$secret" RUST_LOG=stox=debug,stox::sip::wire=trace,info "$STOX" --config "$dir/stox.toml" >"$dir/stox.log" 2>&1 &
 stox_pid=$!

@@ -30,7 +30,8 @@ pub struct CoreConfig {
     pub call: CallConfig,
     /// 1:1 chat sessions.
     pub chat: ChatConfig,
-    /// `limits.sip_message_size` (RFC 7572 §6).
+    /// `limits.page_max_bytes`: the largest page-mode MESSAGE (over UDP, `udp_max` of the
+    /// UA holds it to `limits.sip_message_size`, RFC 7572 §6).
     pub sip_message_size: usize,
     /// XHTML-IM goes to SIP as text/html.
     pub xhtml_to_sip: bool,
@@ -93,6 +94,7 @@ impl CoreConfig {
                 t4: Duration::from_millis(cfg.sip.t4_ms),
             },
             max_message: cfg.sip.max_message_bytes,
+            udp_max: cfg.limits.sip_message_size,
             methods: METHODS.to_vec(),
             supported: vec![],
             accept: im::ACCEPT.split(", ").map(String::from).collect(),
@@ -138,7 +140,7 @@ impl CoreConfig {
                 max_sessions: cfg.msrp.max_sessions,
                 idle: Duration::from_secs(cfg.msrp.idle_secs),
             },
-            sip_message_size: cfg.limits.sip_message_size,
+            sip_message_size: cfg.limits.page_max_bytes,
             xhtml_to_sip: cfg.im.xhtml_to_sip == XhtmlToSip::Html,
             page_form: cfg.im.page_form,
             receipts_on_2xx: cfg.im.receipts_on_2xx,

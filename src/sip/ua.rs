@@ -42,8 +42,12 @@ pub struct UaConfig {
     pub credentials: Vec<Credential>,
     /// T1/T2/T4.
     pub timers: Timers,
-    /// Largest message we accept (and send over UDP).
+    /// Largest message we accept (and send over UDP when the caller sets no limit).
     pub max_message: usize,
+    /// Requests larger than this go over TCP when we listen on TCP (RFC 3261 §18.1.1:
+    /// 1300 bytes when the path MTU is unknown); callers with a limit (page mode,
+    /// RFC 7572 §6) are held to it over UDP.
+    pub udp_max: usize,
     /// Methods the transaction user handles (plus OPTIONS, ACK, CANCEL handled here).
     pub methods: Vec<Method>,
     /// Option tags we support in `Require`.
@@ -791,12 +795,24 @@ impl UserAgent {
         tu: Option<TxId>,
         next: Vec<Dest>,
     ) -> TxId {
-        let req = self.build(&out, dest, None);
-        let bytes = req.to_bytes();
-        let mut limit = out.size_limit.unwrap_or(usize::MAX);
-        if dest.transport == Transport::Udp {
-            limit = limit.min(self.cfg.max_message);
+        let mut dest = dest;
+        let mut req = self.build(&out, dest, None);
+        let mut bytes = req.to_bytes();
+        if dest.transport == Transport::Udp
+            && bytes.len() > self.cfg.udp_max
+            && self.cfg.ports.iter().any(|(t, _)| *t == Transport::Tcp)
+        {
+            // RFC 3261 §18.1.1: too large for UDP → the same next hop over TCP.
+            dest.transport = Transport::Tcp;
+            req = self.build(&out, dest, None);
+            bytes = req.to_bytes();
         }
+        let limit = match (dest.transport, out.size_limit) {
+            (Transport::Udp, Some(l)) => l.min(self.cfg.udp_max),
+            (Transport::Udp, None) => self.cfg.max_message,
+            (_, Some(l)) => l,
+            (_, None) => usize::MAX,
+        };
         let failure = if bytes.len() > limit {
             Some((
                 513,

@@ -16,6 +16,7 @@ fn ua() -> UserAgent {
         }],
         timers: Timers::default(),
         max_message: 1300,
+        udp_max: 1300,
         methods: vec!["MESSAGE".into(), "INVITE".into(), "BYE".into()],
         supported: vec![],
         accept: vec!["text/plain".into()],
@@ -374,7 +375,9 @@ fn rfc3263_failover_to_the_next_target() {
 
 #[test]
 fn oversize_udp_request_fails_with_513() {
+    // A UA without a TCP listener cannot move the request to TCP.
     let mut u = ua();
+    u.cfg.ports = vec![(Transport::Udp, 5070)];
     let mut o = outgoing();
     o.body = Some(("text/plain".into(), vec![b'x'; 2000]));
     u.send_request(Instant::now(), o);
@@ -382,4 +385,21 @@ fn oversize_udp_request_fails_with_513() {
         events(&mut u).as_slice(),
         [UaEvent::Failed { code: 513, .. }]
     ));
+}
+
+/// RFC 3261 §18.1.1: a request over 1300 bytes goes to the same next hop over TCP.
+#[test]
+fn oversize_request_goes_over_tcp() {
+    let mut u = ua();
+    let mut o = outgoing();
+    o.body = Some(("text/plain".into(), vec![b'x'; 3000]));
+    o.size_limit = Some(60_000);
+    u.send_request(Instant::now(), o);
+    let ev = events(&mut u);
+    let Some(UaEvent::Send { to, bytes }) = ev.first() else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(to.transport, Transport::Tcp);
+    assert_eq!(to.addr, "127.0.0.1:5060".parse().unwrap());
+    assert!(String::from_utf8_lossy(bytes).contains("Via: SIP/2.0/TCP "));
 }
