@@ -52,8 +52,8 @@ STOX__XMPP__SECRET="$secret" RUST_LOG=stox=debug,stox::sip::wire=trace,info "$ST
 stox_pid=$!
 "$PY" "$STOX_ROOT/scripts/e2e/xmpp_client.py" "$c2s" juliet@example.com pass sip.example.com wait >/dev/null 2>>"$dir/client.err"
 
-# linphone_start CPIM(0|1): linphone-daemon (registered by sip_clients.py as romeo).
-linphone_start() {
+# lp_rc CPIM(0|1): $dir/lpN/linphonerc, Romeo's account (proxy_0) through Kamailio.
+lp_rc() {
   local cpim=$1 home="$dir/lp$1"
   mkdir -p "$home/.local/share/linphone"
   cat > "$home/linphonerc" <<LPRC
@@ -79,6 +79,12 @@ reg_sendregister=1
 publish=0
 cpim_in_basic_chat_rooms_enabled=$cpim
 LPRC
+}
+
+# linphone_start CPIM(0|1): linphone-daemon as Romeo.
+linphone_start() {
+  local cpim=$1 home="$dir/lp$1"
+  lp_rc "$cpim"
   rm -f "/tmp/$pipe"
   HOME="$home" linphone-daemon --config "$home/linphonerc" --pipe "$pipe" --log "$dir/linphone$cpim.log" \
     >"$dir/linphone$cpim.out" 2>&1 &
@@ -93,6 +99,10 @@ log "Linphone, CPIM off"
 linphone_start 0
 if scenario linphone "$pipe,$kport,0,$dir/lp0" basic; then ok "Linphone (CPIM off): text both ways, one thread, long text, receipt"; else bad "Linphone (CPIM off) scenario"; fi
 linphone_stop
+
+log "Linphone's library with CPIM on (what the Linphone apps use with sip.linphone.org accounts)"
+lp_rc 1
+if HOME="$dir/lp1" scenario lpcpim "$dir/lp1/linphonerc" cpim; then ok "Linphone (CPIM on): unwrapped, typing, receipts and read markers both ways"; else bad "Linphone (CPIM on) scenario"; fi
 
 echo "e2e clients: $passed passed, $fails failed"
 [ "$fails" = 0 ] && failed=0

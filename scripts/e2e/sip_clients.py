@@ -16,6 +16,8 @@ import socket
 import sys
 import time
 
+import xml.etree.ElementTree as ET
+
 import slixmpp
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
@@ -23,6 +25,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 C2S, CLIENT, DRIVER_ARG, SCENARIO = sys.argv[1:5]
 ROMEO_JID = "romeo@sip.example.com"
 JULIET_SIP = "sip:juliet@example.com"
+LP_CPIM = __file__.rsplit("/", 1)[0] + "/lp_cpim.py"
 LONG = ("Shall I compare thee to a summer's day? ❤ " * 80)[:3000]
 
 
@@ -37,9 +40,7 @@ class Linphone:
         self.s = socket.socket(socket.AF_UNIX)
         self.s.connect("/tmp/" + pipe)
         self.s.settimeout(10)
-        self.cmd(f"register sip:romeo@sip.example.com sip:127.0.0.1:{kport}")
-        if cpim == "1":
-            self.cmd("config-set proxy_0 cpim_in_basic_chat_rooms_enabled 1")
+        # the account is proxy_0 of its linphonerc (CPIM on or off there); it registers itself
         for _ in range(50):
             if "RegistrationOk" in self.cmd("register-status ALL"):
                 break
@@ -84,6 +85,12 @@ class Linphone:
     def conversations(self):
         """Chat rooms Linphone shows."""
         return len(self.query("select id from chat_room"))
+
+    def sent_states(self):
+        """State of each message Romeo sent (liblinphone ChatMessageState: 2 Delivered,
+        6 DeliveredToUser, 7 Displayed), oldest first."""
+        return [r[0] for r in self.query(
+            "select state from conference_chat_message_event where direction = 1 order by event_id")]
 
 
 class Baresip:
@@ -176,7 +183,7 @@ class Juliet(slixmpp.ClientXMPP):
         self.send_presence()
         await self.get_roster()
         try:
-            client = Linphone(DRIVER_ARG) if CLIENT == "linphone" else Baresip(DRIVER_ARG)
+            client = {"linphone": Linphone, "baresip": Baresip}.get(CLIENT, str)(DRIVER_ARG)
             await getattr(self, "scenario_" + SCENARIO)(client)
         except Exception as e:  # a crash is a failure, never a silent pass
             self.check(False, f"scenario crashed: {e!r}")
@@ -225,6 +232,41 @@ class Juliet(slixmpp.ClientXMPP):
             await self.poll_client(client, 1)
             n = client.conversations()
             self.check(n == 1, f"Linphone shows one conversation with Juliet ({n})")
+
+    async def scenario_cpim(self, rc):
+        """Romeo on liblinphone with CPIM on (lp_cpim.py): his message arrives unwrapped and
+        asks for reports; Juliet's receipt and read marker come back to Linphone as IMDNs;
+        his typing reaches her; her reply goes to him in CPIM and his IMDN is her receipt."""
+        sent = "Good night, good night! Parting is such sweet sorrow ❤"
+        lp = await asyncio.create_subprocess_exec(
+            "/usr/bin/python3", LP_CPIM, rc, "12", f"send:{sent}", "wait:6", "wait:7", "compose", "idle:8",
+            stdout=asyncio.subprocess.PIPE)
+        m, seen = await self.wait_for(lambda m: m["body"] == sent, 20)
+        self.check(m is not None, f"Juliet gets Linphone's CPIM message unwrapped, byte-exact ({[s['body'][:40] for s in seen]})")
+        if m is None:
+            lp.kill()
+            return
+        self.check("imdn" not in str(m) and "DateTime" not in str(m), "no CPIM header in the stanza")
+        self.check(m["request_receipt"], "it asks Juliet's client for a receipt (positive-delivery)")
+        self.check("urn:xmpp:chat-markers:0" in str(m), "it is markable (display requested)")
+        # slixmpp's xep_0184 acknowledged it; now Juliet reads it
+        await asyncio.sleep(1)
+        shown = self.make_message(m["from"], mtype="chat")
+        shown.xml.append(ET.fromstring(f"<displayed xmlns='urn:xmpp:chat-markers:0' id='{m['id']}'/>"))
+        shown.send()
+        typing, _ = await self.wait_for(lambda x: "composing" in str(x), 15)
+        self.check(typing is not None, "Romeo's typing reaches Juliet as <composing/>")
+        r = self.make_message(ROMEO_JID, "Sleep dwell upon thine eyes ☀", mtype="chat")
+        r["id"] = "jc1"
+        r["request_receipt"] = True
+        r.send()
+        receipt, _ = await self.wait_for(lambda x: x["receipt"] == "jc1", 8)
+        self.check(receipt is not None, "Juliet's message reaches Linphone, whose IMDN is her receipt")
+        out, _ = await lp.communicate()
+        states = [l.split()[1] for l in out.decode(errors="replace").splitlines()
+                  if l.startswith("state ")]
+        self.check("6" in states or "7" in states, f"Linphone marks its message delivered to the user ({states})")
+        self.check(states[-1:] == ["7"], f"Linphone marks its message displayed ({states})")
 
     async def scenario_typing(self, client):
         # Linphone's daemon has no compose command; covered by the core tests instead.

@@ -1,8 +1,6 @@
 //! `message/imdn+xml` (RFC 5438 §7): delivery and display notifications, both ways.
 //! Parsed with minidom (already in the tree through tokio-xmpp); written as text.
 
-use xmpp_parsers::minidom::Element;
-
 /// The MIME type of IMDN documents.
 pub const CONTENT_TYPE: &str = "message/imdn+xml";
 /// Their XML namespace.
@@ -70,11 +68,7 @@ pub struct Imdn {
 impl Imdn {
     /// Parses a document; the error says what is wrong.
     pub fn parse(body: &[u8]) -> Result<Imdn, String> {
-        let text = std::str::from_utf8(body).map_err(|_| "IMDN is not UTF-8".to_string())?;
-        let root: Element = text
-            .trim_start_matches('\u{feff}')
-            .parse()
-            .map_err(|e| format!("IMDN is not XML: {e}"))?;
+        let root = super::xml_root(body, "IMDN")?;
         if !root.is("imdn", NS) {
             return Err("not an <imdn/> document".into());
         }
@@ -152,8 +146,9 @@ impl Imdn {
 mod tests {
     use super::*;
 
-    /// RFC 5438 §7.2.1.1 (delivery notification example).
-    const DELIVERED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+    /// RFC 5438 §7.2.1.1 (delivery notification example), with the `standalone` declaration
+    /// Linphone writes.
+    const DELIVERED: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <imdn xmlns="urn:ietf:params:xml:ns:imdn">
   <message-id>34jk324j</message-id>
   <datetime>2008-04-04T12:16:49-05:00</datetime>

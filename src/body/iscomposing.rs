@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 
 use xmpp_parsers::chatstates::ChatState;
-use xmpp_parsers::minidom::Element;
 
 /// The MIME type of isComposing documents (RFC 3994 §4).
 pub const CONTENT_TYPE: &str = "application/im-iscomposing+xml";
@@ -29,16 +28,7 @@ pub struct IsComposing {
 impl IsComposing {
     /// Parses a document; the error says what is wrong.
     pub fn parse(body: &[u8]) -> Result<IsComposing, String> {
-        let text = std::str::from_utf8(body).map_err(|_| "isComposing is not UTF-8".to_string())?;
-        // Skip an XML declaration: minidom parses elements only.
-        let text = match text.trim_start().strip_prefix("<?xml") {
-            Some(rest) => rest.split_once("?>").map(|(_, r)| r).unwrap_or(rest),
-            None => text,
-        };
-        let root: Element = text
-            .trim()
-            .parse()
-            .map_err(|e| format!("bad isComposing XML: {e}"))?;
+        let root = super::xml_root(body, "isComposing")?;
         if !root.is("isComposing", NS) {
             return Err("not an isComposing document".into());
         }

@@ -6,6 +6,20 @@ pub mod iscomposing;
 pub mod sdp;
 pub mod xhtml;
 
+/// The root element of a small XML body. The XML declaration is skipped: minidom parses
+/// elements only, and refuses declarations such as `standalone="no"` (Linphone's IMDNs).
+pub fn xml_root(body: &[u8], what: &str) -> Result<xmpp_parsers::minidom::Element, String> {
+    let text = std::str::from_utf8(body).map_err(|_| format!("{what} is not UTF-8"))?;
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    let text = match text.strip_prefix("<?xml") {
+        Some(rest) => rest.split_once("?>").map(|(_, r)| r).unwrap_or(rest),
+        None => text,
+    };
+    text.trim()
+        .parse()
+        .map_err(|e| format!("{what} is not XML: {e}"))
+}
+
 /// Inflates a `Content-Encoding: deflate` body (RFC 3261 §20.12 names HTTP's `deflate`,
 /// i.e. zlib; some clients send raw deflate, which is tried second). `None` when it does
 /// not inflate or would exceed `max` bytes (a small body must not become a huge one).

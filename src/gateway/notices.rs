@@ -81,6 +81,9 @@ pub struct AskedReport {
     pub dispositions: Vec<String>,
     /// It came in CPIM (the IMDN goes back in CPIM).
     pub cpim: bool,
+    /// Its CPIM `DateTime`: an IMDN carries the original message's (RFC 5438 §7.2.1.1;
+    /// Linphone's schema makes `<datetime/>` mandatory).
+    pub datetime: Option<String>,
     /// Reports already sent for it.
     pub delivered: bool,
 }
@@ -305,7 +308,7 @@ pub fn imdn_body(
 ) -> (String, Vec<u8>) {
     let doc = Imdn {
         message_id: a.message_id.clone(),
-        datetime: None,
+        datetime: a.datetime.clone(),
         recipient_uri: Some(from_uri.to_string()),
         kind,
         status,
@@ -397,6 +400,7 @@ mod tests {
                     message_id: format!("m{i}"),
                     dispositions: vec!["positive-delivery".into(), "display".into()],
                     cpim: true,
+                    datetime: None,
                     delivered: false,
                 },
             );

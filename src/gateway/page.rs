@@ -433,6 +433,7 @@ impl Core {
                             message_id,
                             dispositions: envelope.dispositions.clone(),
                             cpim: envelope.cpim,
+                            datetime: envelope.datetime.clone(),
                             delivered: false,
                         },
                     );
