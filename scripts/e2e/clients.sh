@@ -104,6 +104,36 @@ log "Linphone's library with CPIM on (what the Linphone apps use with sip.linpho
 lp_rc 1
 if HOME="$dir/lp1" scenario lpcpim "$dir/lp1/linphonerc" cpim; then ok "Linphone (CPIM on): unwrapped, typing, receipts and read markers both ways"; else bad "Linphone (CPIM on) scenario"; fi
 
+log "baresip (text/plain only: refuses everything else with 415)"
+mkdir -p "$dir/bs"
+cat > "$dir/bs/config" <<BSCFG
+poll_method		epoll
+sip_listen		127.0.0.1:$bport
+module_path		/usr/lib/baresip/modules
+module			account.so
+module			contact.so
+module			menu.so
+module			ctrl_tcp.so
+module			uuid.so
+module			g711.so
+module			ausine.so
+ctrl_tcp_listen		127.0.0.1:$bctrl
+audio_player		ausine,nil
+audio_source		ausine,440
+BSCFG
+echo "<sip:tybalt@sip.example.com>;outbound=\"sip:127.0.0.1:$kport\";regint=600" > "$dir/bs/accounts"
+echo '"Juliet" <sip:juliet@example.com>' > "$dir/bs/contacts"
+stdbuf -oL -eL baresip -f "$dir/bs" >"$dir/baresip.log" 2>&1 &
+bs_pid=$!
+wait_port "$bctrl" 10 || log "baresip's ctrl_tcp did not come up"
+sleep 1
+if scenario baresip "127.0.0.1:$bctrl,$dir/stox.log" basic; then ok "baresip: text both ways, one thread, long text, receipt"; else bad "baresip scenario"; fi
+# what baresip must never be sent: anything but text/plain (it answers 415 to the rest)
+if grep -a -A30 "MESSAGE sip:tybalt" "$dir/stox.log" | grep -a "^Content-Type:" | grep -qv "text/plain"; then
+  bad "baresip was sent something other than text/plain"
+else ok "baresip was sent text/plain only"; fi
+if grep -a -q "SIP/2.0 415" "$dir/baresip.log" "$dir/stox.log"; then bad "a 415 from baresip"; else ok "baresip refused nothing"; fi
+
 echo "e2e clients: $passed passed, $fails failed"
 [ "$fails" = 0 ] && failed=0
 exit "$fails"

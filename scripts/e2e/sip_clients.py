@@ -3,7 +3,7 @@
 
 Usage: sip_clients.py C2S_PORT CLIENT DRIVER_ARG SCENARIO
   CLIENT=linphone  DRIVER_ARG = the linphone-daemon pipe name (/tmp/NAME)
-  CLIENT=baresip   DRIVER_ARG = host:port of baresip's ctrl_tcp module
+  CLIENT=baresip   DRIVER_ARG = host:port of baresip's ctrl_tcp module,its console log
   SCENARIO=basic   text both ways (UTF-8), three messages in one XMPP thread, a 3,000-char
                    message from XMPP, Romeo's replies in Juliet's thread as type='chat',
                    a receipt for Juliet (IMDN or 200)
@@ -23,7 +23,7 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 C2S, CLIENT, DRIVER_ARG, SCENARIO = sys.argv[1:5]
-ROMEO_JID = "romeo@sip.example.com"
+ROMEO_JID = "tybalt@sip.example.com" if CLIENT == "baresip" else "romeo@sip.example.com"
 JULIET_SIP = "sip:juliet@example.com"
 LP_CPIM = __file__.rsplit("/", 1)[0] + "/lp_cpim.py"
 LONG = ("Shall I compare thee to a summer's day? ❤ " * 80)[:3000]
@@ -94,51 +94,37 @@ class Linphone:
 
 
 class Baresip:
-    """baresip through its ctrl_tcp module (netstring-framed JSON commands)."""
+    """baresip: commands through its ctrl_tcp module (netstring-framed JSON). baresip 1.0
+    prints received messages only to an interactive console, so what it got is read from
+    the wire: each MESSAGE stox sent it (stox's SIP trace) that baresip answered 200."""
 
-    def __init__(self, hostport):
+    def __init__(self, arg):
+        hostport, self.wire = arg.split(",")
         host, port = hostport.rsplit(":", 1)
         self.s = socket.create_connection((host, int(port)), timeout=10)
-        self.buf = b""
-        self.texts = []
-
-    def _send(self, obj):
-        data = json.dumps(obj).encode()
-        self.s.sendall(str(len(data)).encode() + b":" + data + b",")
-
-    def _read_all(self):
-        self.s.settimeout(0.3)
-        try:
-            while True:
-                chunk = self.s.recv(65536)
-                if not chunk:
-                    break
-                self.buf += chunk
-        except (socket.timeout, BlockingIOError):
-            pass
-        self.s.settimeout(10)
-        while b":" in self.buf:
-            n, rest = self.buf.split(b":", 1)
-            if not n.isdigit() or len(rest) < int(n) + 1:
-                break
-            body, self.buf = rest[: int(n)], rest[int(n) + 1:]
-            try:
-                msg = json.loads(body)
-            except ValueError:
-                continue
-            if msg.get("event") and msg.get("type") == "MESSAGE_RECEIVED" or "message" in str(msg.get("type", "")).lower():
-                self.texts.append(msg.get("param", ""))
+        self.seen = 0
 
     def send(self, text):
-        self._send({"command": "message", "params": f"{JULIET_SIP} {text}", "token": "t"})
+        data = json.dumps({"command": "message", "params": text, "token": "t"}).encode()
+        self.s.sendall(str(len(data)).encode() + b":" + data + b",")
         time.sleep(0.3)
-        self._read_all()
         return True
 
     def received(self):
-        self._read_all()
-        out, self.texts = self.texts, []
-        return out
+        with open(self.wire, "rb") as f:
+            log = f.read().decode(errors="replace").replace("\r\n", "\n")
+        sent, answered = {}, set()
+        for block in log.split("stox::sip::wire: ")[1:]:
+            text = block.split("\n", 1)[1] if "\n" in block else ""
+            head, _, body = text.partition("\n\n")
+            call_id = next((l[9:].strip() for l in head.splitlines() if l.startswith("Call-ID: ")), "")
+            if block.startswith("send") and text.startswith("MESSAGE sip:tybalt@"):
+                sent[call_id] = body.rsplit(" to=", 1)[0]
+            if block.startswith("recv") and text.startswith("SIP/2.0 200") and "CSeq: 1 MESSAGE" in head:
+                answered.add(call_id)
+        got = [b for c, b in sent.items() if c in answered]
+        new, self.seen = got[self.seen:], len(got)
+        return new
 
 
 class Juliet(slixmpp.ClientXMPP):
@@ -190,6 +176,10 @@ class Juliet(slixmpp.ClientXMPP):
         self.disconnect()
 
     async def scenario_basic(self, client):
+        # Juliet types first: only a client that showed it takes isComposing may get it
+        typing = self.make_message(ROMEO_JID, mtype="chat")
+        typing["chat_state"] = "composing"
+        typing.send()
         # XMPP -> SIP: three messages in one thread, Unicode, then a long one
         lines = ["Romeo, Romeo ❤", "wherefore art thou", "Romeo? ☀ é"]
         for i, text in enumerate(lines):
@@ -200,7 +190,7 @@ class Juliet(slixmpp.ClientXMPP):
             m.send()
             await asyncio.sleep(0.4)
         got = await self.poll_client(client, 3)
-        self.check(got[:3] == lines, f"{CLIENT} shows all three messages of one thread as written: {got}")
+        self.check(got[:3] == lines, f"{CLIENT} receives all three messages of one thread as written: {got}")
         receipt, seen = await self.wait_for(lambda m: m["receipt"] == "j0", 10)
         self.check(receipt is not None, f"Juliet gets a receipt for her first message ({[str(s) for s in seen][:3]})")
         m = self.make_message(ROMEO_JID, LONG, mtype="chat")
