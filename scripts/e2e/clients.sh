@@ -134,6 +134,15 @@ if grep -a -A30 "MESSAGE sip:tybalt" "$dir/stox.log" | grep -a "^Content-Type:" 
 else ok "baresip was sent text/plain only"; fi
 if grep -a -q "SIP/2.0 415" "$dir/baresip.log" "$dir/stox.log"; then bad "a 415 from baresip"; else ok "baresip refused nothing"; fi
 
+log "PJSIP (the pjsua2-python wheel in a virtualenv)"
+venv="${STOX_PJ_VENV:-$STOX_ROOT/target/pjsua2-venv}"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import pjsua2" 2>/dev/null; then
+  need_pkg /usr/lib/python3/dist-packages/venv python3-venv 2>/dev/null || true
+  "$PY" -m venv "$venv" && "$venv/bin/pip" install -q pjsua2-python >/dev/null
+fi
+pport=$(free_port)
+if scenario pjsip "$venv/bin/python,$pport,$kport,$dir/pjsip.jsonl" basic; then ok "PJSIP: text both ways, one thread, long text, receipt, typing both ways"; else bad "PJSIP scenario"; fi
+
 echo "e2e clients: $passed passed, $fails failed"
 [ "$fails" = 0 ] && failed=0
 exit "$fails"

@@ -23,7 +23,7 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 C2S, CLIENT, DRIVER_ARG, SCENARIO = sys.argv[1:5]
-ROMEO_JID = "tybalt@sip.example.com" if CLIENT == "baresip" else "romeo@sip.example.com"
+ROMEO_JID = {"baresip": "tybalt", "pjsip": "mercutio"}.get(CLIENT, "romeo") + "@sip.example.com"
 JULIET_SIP = "sip:juliet@example.com"
 LP_CPIM = __file__.rsplit("/", 1)[0] + "/lp_cpim.py"
 LONG = ("Shall I compare thee to a summer's day? ❤ " * 80)[:3000]
@@ -127,6 +127,43 @@ class Baresip:
         return new
 
 
+class Pjsip:
+    """PJSIP (pjsua2 from the `pjsua2-python` wheel) in its own process, pj_client.py."""
+
+    def __init__(self, arg):
+        import subprocess
+        venv_py, sip_port, kport, self.out = arg.split(",")
+        open(self.out, "w").close()
+        self.p = subprocess.Popen([venv_py, __file__.rsplit("/", 1)[0] + "/pj_client.py", sip_port, kport, self.out],
+                                  stdin=subprocess.PIPE, text=True)
+        self.seen = 0
+        for _ in range(100):
+            if "registered" in open(self.out, encoding="utf-8").read():
+                break
+            time.sleep(0.1)
+
+    def events(self):
+        with open(self.out, encoding="utf-8") as f:
+            evs = [json.loads(l) for l in f if l.strip()]
+        new, self.seen = evs[self.seen:], len(evs)
+        return new
+
+    def send(self, text):
+        self.p.stdin.write(f"send {text}\n")
+        self.p.stdin.flush()
+        return True
+
+    def received(self):
+        self.last = self.events()
+        self.typing = getattr(self, "typing", False) or any("typing" in e for e in self.last)
+        return [e["msg"] for e in self.last if "msg" in e]
+
+    def close(self):
+        self.p.stdin.write("quit\n")
+        self.p.stdin.flush()
+        self.p.wait(10)
+
+
 class Juliet(slixmpp.ClientXMPP):
     def __init__(self):
         super().__init__("juliet@example.com/balcony", "pass")
@@ -169,10 +206,12 @@ class Juliet(slixmpp.ClientXMPP):
         self.send_presence()
         await self.get_roster()
         try:
-            client = {"linphone": Linphone, "baresip": Baresip}.get(CLIENT, str)(DRIVER_ARG)
+            client = {"linphone": Linphone, "baresip": Baresip, "pjsip": Pjsip}.get(CLIENT, str)(DRIVER_ARG)
             await getattr(self, "scenario_" + SCENARIO)(client)
         except Exception as e:  # a crash is a failure, never a silent pass
             self.check(False, f"scenario crashed: {e!r}")
+        if hasattr(client, "close"):
+            client.close()
         self.disconnect()
 
     async def scenario_basic(self, client):
@@ -205,6 +244,7 @@ class Juliet(slixmpp.ClientXMPP):
         self.check(client.send(sent), f"{CLIENT} sends a message")
         m, seen = await self.wait_for(lambda m: m["body"] == sent, 15)
         self.check(m is not None, f"Juliet gets Romeo's message byte-exact ({[s['body'] for s in seen]})")
+        typed = any("composing" in str(x) for x in seen)
         if m is not None:
             self.check(m["type"] == "chat", f"it is type='chat' ({m['type']})")
             self.check(m["thread"] in ("balcony-scene", ""), f"in Juliet's thread or none ({m['thread']})")
@@ -214,6 +254,16 @@ class Juliet(slixmpp.ClientXMPP):
         m2, _ = await self.wait_for(lambda m: m["body"] == second, 15)
         self.check(m2 is not None and m is not None and m2["thread"] == m["thread"],
                    "Romeo's next message lands in the same conversation")
+        if CLIENT == "pjsip":
+            # PJSIP announced typing before its messages: now Juliet's typing goes to it
+            self.check(typed, "PJSIP's typing (before its message) reaches Juliet as <composing/>")
+            t = self.make_message(ROMEO_JID, mtype="chat")
+            t["chat_state"] = "composing"
+            t.send()
+            await self.poll_client(client, 0, 3)
+            await asyncio.sleep(1)
+            client.received()
+            self.check(client.typing, "Juliet's typing reaches PJSIP (it showed it takes isComposing)")
         if CLIENT == "linphone":
             # Juliet wrote from two resources: still one conversation for Romeo
             m = self.make_message(ROMEO_JID, "from my other device", mtype="chat")
