@@ -736,6 +736,10 @@ fn fuzz_regressions() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
     for entry in std::fs::read_dir(dir).unwrap() {
         let data = std::fs::read(entry.unwrap().path()).unwrap();
+        // page-mode bodies (fuzz target page_bodies): CPIM round-trips
+        if let Ok(c) = stox::body::cpim::Cpim::parse(&data) {
+            assert_eq!(stox::body::cpim::Cpim::parse(&c.to_bytes()).unwrap(), c);
+        }
         for datagram in [true, false] {
             if let Ok(Message::Request(r)) = parse(&data, datagram, MAX) {
                 assert!(parse(&r.to_bytes(), datagram, 1 << 20).is_ok());

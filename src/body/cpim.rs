@@ -61,8 +61,14 @@ fn headers(block: &[u8]) -> Result<Vec<(String, String)>, CpimError> {
             // folded continuation (RFC 3862 §3.1 allows it like RFC 2822)
             match out.last_mut() {
                 Some(last) => {
-                    last.1.push(' ');
-                    last.1.push_str(line.trim());
+                    // A blank continuation adds nothing (else the value would grow a
+                    // trailing space that does not survive a round trip).
+                    if !line.trim().is_empty() {
+                        if !last.1.is_empty() {
+                            last.1.push(' ');
+                        }
+                        last.1.push_str(line.trim());
+                    }
                     continue;
                 }
                 None => return Err(CpimError::BadHeader(line.chars().take(60).collect())),
@@ -222,6 +228,19 @@ Here is the text of my message.\r\n\
         );
         assert_eq!(c.content_type(), "text/plain;charset=UTF-8");
         assert_eq!(c.body, "Hi ❤".as_bytes());
+    }
+
+    /// Found by the `page_bodies` fuzz target: a blank folded line.
+    #[test]
+    fn blank_continuation_lines_round_trip() {
+        let c = Cpim::parse(b"From: <sip:a@b>\r\n \t\r\nTo:\r\n x\r\n\r\n\r\nbody").unwrap();
+        assert_eq!(c.header("From"), Some("<sip:a@b>"));
+        assert_eq!(
+            c.header("To"),
+            Some("x"),
+            "an empty value folded onto the next line"
+        );
+        assert_eq!(Cpim::parse(&c.to_bytes()).unwrap(), c);
     }
 
     #[test]

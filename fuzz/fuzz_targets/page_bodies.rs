@@ -1,0 +1,20 @@
+//! Fuzzes the page-mode body parsers real clients feed: CPIM (RFC 3862), IMDN (RFC 5438),
+//! isComposing (RFC 3994) and deflate. None may panic; a CPIM message that parses re-parses
+//! identically after serialization.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use stox::body::{cpim::Cpim, imdn::Imdn, inflate, iscomposing::IsComposing};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(c) = Cpim::parse(data) {
+        let _ = c.dispositions();
+        let _ = c.ns_header(stox::body::cpim::NS_IMDN, "Message-ID");
+        assert_eq!(Cpim::parse(&c.to_bytes()).ok().as_ref(), Some(&c), "round trip");
+    }
+    if let Ok(i) = Imdn::parse(data) {
+        assert!(Imdn::parse(i.to_body().as_bytes()).is_ok(), "an IMDN we write parses");
+    }
+    let _ = IsComposing::parse(data);
+    let _ = inflate(data, 1 << 16);
+});
