@@ -19,7 +19,7 @@ use crate::xmpp::link::{self, LinkConfig, LinkEvent, LinkHandle};
 /// Runs the gateway until `shutdown` completes, then closes the XMPP stream and returns.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let (mut shells, core_cfg) = bind(&cfg).await?;
-    let core = Core::new(core_cfg);
+    let core = Core::new(core_cfg.wall_clock(Instant::now(), std::time::SystemTime::now()));
     run_loop(core, &mut shells, shutdown).await;
     let _ = shells.stop.send(true);
     let _ = shells.link_task.await;

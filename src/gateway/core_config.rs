@@ -42,6 +42,9 @@ pub struct CoreConfig {
     pub receipts_on_2xx: bool,
     /// Largest MESSAGE body accepted once inflated (`msrp.max_message_bytes`).
     pub max_body: usize,
+    /// The wall clock at one instant, so that the core can tell how old a CPIM `DateTime`
+    /// is (the core reads no clock; the runtime sets this once at start).
+    pub wall_clock: Option<(std::time::Instant, std::time::SystemTime)>,
     /// Seed of every random id the core makes (tags, Call-IDs, branches, MSRP session ids).
     /// `None`: from the operating system — what production wants, since MSRP session ids
     /// must be unguessable (RFC 4975 §14.1); tests pass a fixed one.
@@ -145,6 +148,7 @@ impl CoreConfig {
             page_form: cfg.im.page_form,
             receipts_on_2xx: cfg.im.receipts_on_2xx,
             max_body: usize::try_from(cfg.msrp.max_message_bytes).unwrap_or(usize::MAX),
+            wall_clock: None,
             seed: None,
         }
     }
@@ -165,6 +169,12 @@ impl CoreConfig {
     pub fn bound_msrp(mut self, port: u16, tls_port: Option<u16>) -> Self {
         self.call.port = port;
         self.call.tls_port = tls_port;
+        self
+    }
+
+    /// The wall clock at `at` (the runtime passes `Instant::now()` and `SystemTime::now()`).
+    pub fn wall_clock(mut self, at: std::time::Instant, wall: std::time::SystemTime) -> Self {
+        self.wall_clock = Some((at, wall));
         self
     }
 

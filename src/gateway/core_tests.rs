@@ -565,3 +565,81 @@ fn html_refused_with_415_goes_again_as_plain_text() {
     let s = stanza(&mut c, &html);
     assert!(s.sip[0].contains("Content-Type: text/plain"), "{s:?}");
 }
+
+#[test]
+fn a_peers_unrefreshed_active_becomes_paused_and_old_cpim_is_delayed() {
+    let mut c = page_core("");
+    let t0 = Instant::now();
+    let doc = "<?xml version='1.0' encoding='UTF-8'?><isComposing xmlns='urn:ietf:params:xml:ns:im-iscomposing'><state>active</state><refresh>60</refresh></isComposing>";
+    let s = feed(
+        &mut c,
+        sip_bytes(
+            &romeo_to_juliet("p1"),
+            "application/im-iscomposing+xml",
+            "",
+            doc.as_bytes(),
+        ),
+    );
+    assert!(s.xmpp[0].contains("<composing "), "{s:?}");
+    let at = |c: &mut Core, secs: u64| {
+        c.handle_timeout(t0 + std::time::Duration::from_secs(secs));
+        std::iter::from_fn(|| c.poll_output())
+            .filter_map(|o| match o {
+                Output::Stanza(s) => Some(String::from(&Element::from(s))),
+                _ => None,
+            })
+            .collect::<Vec<String>>()
+    };
+    assert!(at(&mut c, 50).is_empty(), "still within its 60 s refresh");
+    let out = at(&mut c, 61);
+    assert!(out.iter().any(|x| x.contains("<paused ")), "{out:?}");
+
+    // with the wall clock known, a CPIM DateTime from 2001 is a delayed message
+    let toml = "[xmpp]\ncomponent = \"sip.example.com\"\nsecret = \"x\"\ndomains = [\"example.com\"]\n[sip]\ndomain = \"example.net\"\n";
+    let cfg = CoreConfig::from_config(&Config::parse(toml).unwrap())
+        .wall_clock(Instant::now(), std::time::SystemTime::now());
+    let mut c = Core::new(cfg);
+    feed(&mut c, Input::LinkUp);
+    let cpim = "From: <sip:romeo@example.net>\r\nDateTime: 2001-09-09T01:46:40Z\r\n\r\nContent-Type: text/plain\r\n\r\nlate";
+    let s = feed(
+        &mut c,
+        sip_bytes(&romeo_to_juliet("d1"), "message/cpim", "", cpim.as_bytes()),
+    );
+    assert!(
+        s.xmpp[0].contains("<delay xmlns='urn:xmpp:delay' stamp='2001-09-09T01:46:40"),
+        "{s:?}"
+    );
+    let fresh = cpim.replace("2001-09-09T01:46:40Z", "2999-01-01T00:00:00Z");
+    let s = feed(
+        &mut c,
+        sip_bytes(&romeo_to_juliet("d2"), "message/cpim", "", fresh.as_bytes()),
+    );
+    assert!(!s.xmpp[0].contains("urn:xmpp:delay"), "{s:?}");
+}
+
+#[test]
+fn a_bounce_after_200_is_a_failed_imdn_when_negative_delivery_was_asked() {
+    let mut c = page_core("");
+    let cpim = "From: <sip:romeo@example.net>\r\nTo: <sip:juliet@example.com>\r\nDateTime: 2026-11-30T10:00:00Z\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: Neg1\r\nimdn.Disposition-Notification: negative-delivery\r\n\r\nContent-Type: text/plain\r\n\r\nhello?";
+    let s = feed(
+        &mut c,
+        sip_bytes(&romeo_to_juliet("b1"), "message/cpim", "", cpim.as_bytes()),
+    );
+    assert!(
+        !s.xmpp[0].contains("urn:xmpp:receipts"),
+        "no receipt asked: {s:?}"
+    );
+    feed(&mut c, Input::Queued(s.tickets[0], Ok(())));
+    let s = stanza(
+        &mut c,
+        &format!(
+            "<message {NS} type='error' id='z9hG4bKb1' from='juliet@example.com' to='romeo@sip.example.com'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+        ),
+    );
+    assert_eq!(s.sip.len(), 1, "{s:?}");
+    let body = body_of(&s.sip[0]);
+    assert!(
+        body.contains("<message-id>Neg1</message-id>") && body.contains("<failed/>"),
+        "{body}"
+    );
+}

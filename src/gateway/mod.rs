@@ -221,7 +221,8 @@ impl Core {
 
     /// The next instant the core wants [`Core::handle_timeout`]; `None` while nothing is armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        timers::soonest(self.ua.poll_timeout(), self.chats.poll_timeout())
+        let t = timers::soonest(self.ua.poll_timeout(), self.chats.poll_timeout());
+        timers::soonest(t, self.pages.poll_timeout())
     }
 
     /// Time passed: fire what is due.
@@ -229,6 +230,7 @@ impl Core {
         self.ua.handle_timeout(now);
         self.drain_ua(now);
         self.chat_timeout(now);
+        self.page_timeout(now);
         self.drain_ua(now);
     }
 

@@ -15,8 +15,8 @@
 //! stanza becomes a failed IMDN when the sender asked for negative delivery reports, else it
 //! is logged against its Call-ID.
 
-use std::collections::HashMap;
-use std::time::Instant;
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant, SystemTime};
 
 use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::jid::Jid;
@@ -37,6 +37,9 @@ use crate::xmpp::stanza;
 
 /// Entries kept in the Call-ID → CSeq and stanza id → Call-ID maps before they are reset.
 const MEMORY: usize = 10_000;
+/// A CPIM message whose `DateTime` is older than this gets a XEP-0203 delay (it waited
+/// somewhere: a store-and-forward server, a client offline).
+const DELAYED_AFTER: Duration = Duration::from_secs(60);
 
 /// What a MESSAGE we sent was for.
 enum Pending {
@@ -68,6 +71,11 @@ pub struct Pages {
     threads: HashMap<(String, String), String>,
     /// Reports and what each peer takes.
     notices: notices::Notices,
+    /// RFC 3994 §4: a peer's `active` lasts its refresh interval (120 s by default); then
+    /// the XMPP user is told `paused`. (deadline, XMPP user, SIP peer), and the deadline per
+    /// conversation.
+    composing: BTreeSet<(Instant, Jid, Jid)>,
+    composing_until: HashMap<(Jid, Jid), Instant>,
 }
 
 impl Pages {
@@ -109,7 +117,67 @@ fn mime_of(content_type: &str) -> String {
         .to_ascii_lowercase()
 }
 
+impl Pages {
+    /// Notes (or clears) the deadline of a peer's `active` state.
+    fn peer_composing(&mut self, user: &Jid, peer: &Jid, until: Option<Instant>) {
+        let key = (user.clone(), peer.clone());
+        if let Some(old) = self.composing_until.remove(&key) {
+            self.composing.remove(&(old, key.0.clone(), key.1.clone()));
+        }
+        if let Some(at) = until {
+            if self.composing_until.len() >= MEMORY {
+                return;
+            }
+            self.composing.insert((at, key.0.clone(), key.1.clone()));
+            self.composing_until.insert(key, at);
+        }
+    }
+
+    /// When the next peer's `active` runs out.
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        self.composing.iter().next().map(|(t, _, _)| *t)
+    }
+}
+
 impl Core {
+    /// Whether a CPIM `DateTime` lies more than [`DELAYED_AFTER`] before `now` (only when
+    /// the runtime gave the core the wall clock).
+    fn is_old(&self, now: Instant, d: &xmpp_parsers::date::DateTime) -> bool {
+        let Some((at, wall)) = self.cfg.wall_clock else {
+            return false;
+        };
+        let wall_now = wall + now.saturating_duration_since(at);
+        let Ok(secs) = u64::try_from(d.0.timestamp()) else {
+            return false;
+        };
+        let stamp = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        wall_now
+            .duration_since(stamp)
+            .is_ok_and(|age| age > DELAYED_AFTER)
+    }
+
+    /// Peers whose `active` ran out unrefreshed: `paused` for the XMPP user (RFC 3994 §4).
+    pub(super) fn page_timeout(&mut self, now: Instant) {
+        while let Some((at, user, peer)) = self.pages.composing.iter().next().cloned() {
+            if at > now {
+                break;
+            }
+            self.pages
+                .composing
+                .remove(&(at, user.clone(), peer.clone()));
+            self.pages
+                .composing_until
+                .remove(&(user.clone(), peer.clone()));
+            let thread = self.pages.thread_of(&user, &peer);
+            let mut s = Message::new(Some(user));
+            s.from = Some(peer);
+            s.type_ = MessageType::Chat;
+            s.thread = thread;
+            s.payloads.push(ChatState::Paused.into());
+            self.emit(s);
+        }
+    }
+
     /// A `<message/>` as a SIP MESSAGE (RFC 7572 §4), for page mode and for chats whose peer
     /// does not do sessions. Body-less stanzas carry receipts, markers or chat states.
     pub(super) fn send_page(&mut self, now: Instant, m: Message) {
@@ -404,6 +472,23 @@ impl Core {
         let thread = self.pages.thread_of(&to, &from);
         match page {
             im::PageIn::Message(mut m) => {
+                // A message ends the peer's composing (RFC 3994 §3).
+                self.pages.peer_composing(&to, &from, None);
+                if let Some(d) = envelope
+                    .datetime
+                    .as_deref()
+                    .and_then(|d| d.parse::<xmpp_parsers::date::DateTime>().ok())
+                    .filter(|d| self.is_old(now, d))
+                {
+                    m.payloads.push(
+                        xmpp_parsers::delay::Delay {
+                            from: None,
+                            stamp: d,
+                            data: None,
+                        }
+                        .into(),
+                    );
+                }
                 if self.cfg.page_form == PageForm::Clients {
                     // One conversation in XMPP clients: `chat`, and the thread the XMPP user
                     // last used with this peer (none if they never set one), not the
@@ -464,6 +549,10 @@ impl Core {
                 self.pages
                     .notices
                     .learn(now, &from, |c| c.iscomposing = true);
+                let until = doc
+                    .active
+                    .then(|| now + Duration::from_secs(doc.active_for_secs().into()));
+                self.pages.peer_composing(&to, &from, until);
                 let mut s = Message::new(Some(to));
                 s.from = Some(from);
                 s.type_ = MessageType::Chat;
