@@ -643,3 +643,34 @@ fn a_bounce_after_200_is_a_failed_imdn_when_negative_delivery_was_asked() {
         "{body}"
     );
 }
+
+#[test]
+fn cpim_refused_with_415_goes_again_plain_and_nothing_is_lost() {
+    let mut c = page_core("");
+    let cpim = "From: <sip:romeo@example.net>\r\n\r\nContent-Type: text/plain\r\n\r\nhi";
+    let s = feed(
+        &mut c,
+        sip_bytes(&romeo_to_juliet("k1"), "message/cpim", "", cpim.as_bytes()),
+    );
+    feed(&mut c, Input::Queued(s.tickets[0], Ok(())));
+    let s = stanza(
+        &mut c,
+        &format!(
+            "<message {NS} id='k2' from='juliet@example.com/b' to='romeo@sip.example.com'><body>and you</body></message>"
+        ),
+    );
+    assert!(
+        s.sip[0].contains("Content-Type: message/cpim\r\n"),
+        "romeo used CPIM: {s:?}"
+    );
+    let refused = answer(&s.sip[0], 415, "Unsupported Media Type").replace(
+        "Content-Length: 0",
+        "Accept: text/plain\r\nContent-Length: 0",
+    );
+    let s = feed(&mut c, sip_input(&refused));
+    assert!(s.xmpp.is_empty(), "no error for a refused envelope: {s:?}");
+    assert!(
+        s.sip[0].contains("Content-Type: text/plain") && s.sip[0].ends_with("\r\n\r\nand you"),
+        "{s:?}"
+    );
+}

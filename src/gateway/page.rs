@@ -220,8 +220,8 @@ impl Core {
             }
         };
         let wants = notices::wants(&m);
-        let mime = mime_of(page.content_type);
-        // CPIM only to a peer that uses it; its IMDNs then name our imdn.Message-ID.
+        // CPIM only to a peer that uses it; its IMDNs then name our imdn.Message-ID. `mime`
+        // is what goes on the wire, so that a 415 teaches the right thing.
         let (body, report_id) = if caps.cpim && caps.takes("message/cpim") {
             let mid = self.ua.new_tag();
             let cpim = notices::cpim_text(
@@ -237,6 +237,7 @@ impl Core {
             let plain = (page.content_type.into(), page.body.clone().into_bytes());
             (plain, call_id.clone())
         };
+        let mime = mime_of(&body.0);
         let tag = self.ua.new_tag();
         let mut out = page.request("MESSAGE", tag, call_id, cseq, body);
         if let Some(c) = contact {
@@ -408,6 +409,10 @@ impl Core {
         let accept = accept.map(|a| a.to_ascii_lowercase());
         let refused =
             |mime: &str| code == 415 && accept.as_deref().is_none_or(|a| !a.contains(mime));
+        // An `Accept` that lists isComposing is as good as the peer sending one.
+        let takes_typing = accept
+            .as_deref()
+            .is_some_and(|a| a.contains(iscomposing::CONTENT_TYPE));
         match p {
             Pending::Notice { peer, mime } => {
                 tracing::debug!(code, mime, "notice MESSAGE refused");
@@ -422,11 +427,21 @@ impl Core {
             }
             Pending::Text { m, mime, .. } => {
                 if let Some(peer) = m.to.clone()
-                    && refused(&mime)
+                    && takes_typing
                 {
                     self.pages
                         .notices
-                        .learn(now, &peer, |c| c.refused.push(mime.clone()));
+                        .learn(now, &peer, |c| c.iscomposing = true);
+                }
+                if let Some(peer) = m.to.clone()
+                    && refused(&mime)
+                {
+                    self.pages.notices.learn(now, &peer, |c| {
+                        c.refused.push(mime.clone());
+                        if mime == "message/cpim" {
+                            c.cpim = false;
+                        }
+                    });
                     if mime != "text/plain" {
                         // Never lost for a refused extra: the same text again, plainer.
                         self.metrics.xmpp_messages_out =
