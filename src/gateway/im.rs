@@ -212,7 +212,8 @@ pub fn sip_to_xmpp(
     })
 }
 
-fn mime_of(content_type: &str) -> String {
+/// The MIME type of a Content-Type value, lower-cased, without parameters.
+pub fn mime_of(content_type: &str) -> String {
     content_type
         .split(';')
         .next()

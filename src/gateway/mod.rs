@@ -16,6 +16,7 @@
 //! - addresses → [`address`]; errors → [`errors`]; configuration → [`core_config`].
 
 pub mod address;
+pub mod bounded;
 pub mod call;
 pub mod chat;
 pub mod core_config;

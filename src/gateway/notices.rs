@@ -19,6 +19,7 @@ use xmpp_parsers::message::{Id, Message, MessageType, Thread};
 use xmpp_parsers::minidom::Element;
 use xmpp_parsers::receipts::{Received, Request as ReceiptRequest};
 
+use super::bounded::Recent;
 use crate::body::cpim::{self, Cpim};
 use crate::body::imdn::{self, Imdn, Kind, Status};
 use crate::body::iscomposing::{self, IsComposing};
@@ -89,15 +90,23 @@ pub struct AskedReport {
 }
 
 /// Page-mode reports and peer knowledge.
-#[derive(Default)]
 pub struct Notices {
     peers: HashMap<String, PeerCaps>,
     /// message id (imdn.Message-ID or Call-ID) → what we sent.
-    sent: HashMap<String, SentPage>,
-    sent_order: VecDeque<String>,
+    sent: Recent<SentPage>,
     /// (XMPP user, SIP peer) bare → messages from the peer that asked for reports, oldest
     /// first.
     asked: HashMap<(String, String), VecDeque<AskedReport>>,
+}
+
+impl Default for Notices {
+    fn default() -> Self {
+        Notices {
+            peers: HashMap::new(),
+            sent: Recent::new(REPORTS),
+            asked: HashMap::new(),
+        }
+    }
 }
 
 fn key(j: &Jid) -> String {
@@ -132,12 +141,6 @@ impl Notices {
 
     /// Remembers a MESSAGE we sent under the id its IMDNs will name.
     pub fn sent(&mut self, message_id: String, page: SentPage) {
-        if self.sent_order.len() >= REPORTS
-            && let Some(old) = self.sent_order.pop_front()
-        {
-            self.sent.remove(&old);
-        }
-        self.sent_order.push_back(message_id.clone());
         self.sent.insert(message_id, page);
     }
 

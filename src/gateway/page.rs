@@ -25,6 +25,7 @@ use xmpp_parsers::receipts::{Received, Request as ReceiptRequest};
 use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::StanzaError;
 
+use super::im::mime_of;
 use super::notices::{self, AskedReport, Extra, SentPage};
 use super::owners::Owner;
 use super::{Core, Output, errors, im};
@@ -106,15 +107,6 @@ impl Pages {
             id: id.clone(),
         })
     }
-}
-
-fn mime_of(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
 }
 
 impl Pages {

@@ -13,6 +13,7 @@ use xmpp_parsers::jid::Jid;
 use xmpp_parsers::message::{Id, Message};
 
 use crate::config::ChatMode;
+use crate::gateway::bounded::Recent;
 use crate::gateway::call::Call;
 use crate::gateway::owners::ChatId;
 use crate::gateway::timers::{TimerName, TimerTable, soonest};
@@ -87,8 +88,7 @@ pub struct Chat {
     pub call: Call,
     /// Messages waiting for the session to open.
     pub queue: VecDeque<Message>,
-    sent: HashMap<String, Sent>,
-    sent_order: VecDeque<String>,
+    sent: Recent<Sent>,
     /// Messages delivered to XMPP, newest last.
     pub received: VecDeque<Received>,
     /// The last isComposing state we sent (`true` = active).
@@ -109,8 +109,7 @@ impl Chat {
             thread,
             call,
             queue: VecDeque::new(),
-            sent: HashMap::new(),
-            sent_order: VecDeque::new(),
+            sent: Recent::new(SENT_MEMORY),
             received: VecDeque::new(),
             composing_out: None,
             state_in: None,
@@ -121,12 +120,6 @@ impl Chat {
 
     /// Remembers a SEND for its REPORT; the oldest is forgotten beyond [`SENT_MEMORY`].
     pub fn sent(&mut self, message_id: String, sent: Sent) {
-        if self.sent_order.len() >= SENT_MEMORY
-            && let Some(old) = self.sent_order.pop_front()
-        {
-            self.sent.remove(&old);
-        }
-        self.sent_order.push_back(message_id.clone());
         self.sent.insert(message_id, sent);
     }
 
