@@ -3,6 +3,7 @@
 pub mod cpim;
 pub mod imdn;
 pub mod iscomposing;
+pub mod pidf;
 pub mod sdp;
 pub mod xhtml;
 
