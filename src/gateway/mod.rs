@@ -27,6 +27,7 @@ pub mod msrp_conns;
 pub mod notices;
 pub mod owners;
 pub mod page;
+pub mod presence;
 pub mod service;
 pub mod stanzas;
 pub mod timers;
