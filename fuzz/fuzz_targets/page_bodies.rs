@@ -1,10 +1,14 @@
 //! Fuzzes the body parsers real clients feed: CPIM (RFC 3862), IMDN (RFC 5438),
-//! isComposing (RFC 3994), PIDF (RFC 3863) and deflate. None may panic; a CPIM message and a
-//! PIDF document that parse re-parse identically after serialization.
+//! isComposing (RFC 3994), PIDF (RFC 3863), conference-info (RFC 4575) and deflate. None may
+//! panic; CPIM, PIDF and conference-info documents that parse re-parse identically after
+//! serialization.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stox::body::{cpim::Cpim, imdn::Imdn, inflate, iscomposing::IsComposing, pidf::Pidf};
+use stox::body::{
+    conference_info::ConferenceInfo, cpim::Cpim, imdn::Imdn, inflate, iscomposing::IsComposing,
+    pidf::Pidf,
+};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(c) = Cpim::parse(data) {
@@ -29,6 +33,10 @@ fuzz_target!(|data: &[u8]| {
             Some(&p),
             "PIDF round trip"
         );
+    }
+    if let Ok(c) = ConferenceInfo::parse(data) {
+        let again = ConferenceInfo::parse(c.to_body().as_bytes());
+        assert_eq!(again.ok().as_ref(), Some(&c), "conference-info round trip");
     }
     let _ = inflate(data, 1 << 16);
 });

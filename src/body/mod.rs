@@ -1,5 +1,6 @@
 //! Body formats: parse and serialize only.
 
+pub mod conference_info;
 pub mod cpim;
 pub mod imdn;
 pub mod iscomposing;

@@ -165,6 +165,16 @@ impl Pidf {
         for (lang, text) in &self.notes {
             note(&mut s, "  ", lang, text);
         }
+        // RFC 3863 §4.1: tuples, then notes, then elements of other namespaces.
+        if !self.activities.is_empty() {
+            s.push_str(&format!(
+                "  <dm:person xmlns:dm='{NS_DM}' xmlns:rpid='{NS_RPID}' id='p'><rpid:activities>"
+            ));
+            for a in &self.activities {
+                s.push_str(&format!("<rpid:{a}/>"));
+            }
+            s.push_str("</rpid:activities></dm:person>\n");
+        }
         s.push_str("</presence>\n");
         s
     }
@@ -251,6 +261,7 @@ mod tests {
             vec![("en".to_string(), "Gone fishing".to_string())]
         );
         assert_eq!(p.activities, vec!["vacation"]);
+        assert_eq!(Pidf::parse(p.to_body().as_bytes()).unwrap(), p);
     }
 
     #[test]
