@@ -345,6 +345,7 @@ pub fn cpim_text(
     body: Vec<u8>,
     message_id: &str,
     (receipt, markable): (bool, bool),
+    datetime: Option<&str>,
 ) -> Vec<u8> {
     let mut dispositions = vec!["negative-delivery"];
     if receipt || markable {
@@ -353,17 +354,23 @@ pub fn cpim_text(
     if markable {
         dispositions.push("display");
     }
+    let mut headers = vec![
+        ("From".into(), format!("<{from_uri}>")),
+        ("To".into(), format!("<{to_uri}>")),
+    ];
+    if let Some(d) = datetime {
+        headers.push(("DateTime".into(), d.to_string()));
+    }
+    headers.extend([
+        ("NS".into(), format!("imdn <{}>", cpim::NS_IMDN)),
+        ("imdn.Message-ID".into(), message_id.to_string()),
+        (
+            "imdn.Disposition-Notification".into(),
+            dispositions.join(", "),
+        ),
+    ]);
     Cpim {
-        headers: vec![
-            ("From".into(), format!("<{from_uri}>")),
-            ("To".into(), format!("<{to_uri}>")),
-            ("NS".into(), format!("imdn <{}>", cpim::NS_IMDN)),
-            ("imdn.Message-ID".into(), message_id.to_string()),
-            (
-                "imdn.Disposition-Notification".into(),
-                dispositions.join(", "),
-            ),
-        ],
+        headers,
         content_headers: vec![("Content-Type".into(), content_type.to_string())],
         body,
     }
@@ -463,6 +470,7 @@ mod tests {
             b"hi".to_vec(),
             "x1",
             (true, true),
+            Some("2026-11-30T10:00:00Z"),
         );
         let c = Cpim::parse(&b).unwrap();
         assert_eq!(
@@ -470,6 +478,43 @@ mod tests {
             vec!["positive-delivery", "negative-delivery", "display"]
         );
         assert_eq!(c.ns_header(cpim::NS_IMDN, "Message-ID"), Some("x1"));
+        assert_eq!(c.header("DateTime"), Some("2026-11-30T10:00:00Z"));
         assert_eq!(c.body, b"hi");
+    }
+}
+
+/// A wall-clock time as RFC 3339 UTC (`2026-11-30T10:00:00Z`), for CPIM `DateTime`.
+pub fn rfc3339(t: std::time::SystemTime) -> Option<String> {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // civil-from-days (H. Hinnant's algorithm), for days since 1970-01-01
+    let z = i64::try_from(days).ok()? + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    Some(format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    ))
+}
+
+#[cfg(test)]
+mod time_tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn rfc3339_dates() {
+        let at = |s: u64| super::rfc3339(UNIX_EPOCH + Duration::from_secs(s)).unwrap();
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(1_000_000_000), "2001-09-09T01:46:40Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_796_036_400), "2026-11-30T11:00:00Z");
     }
 }

@@ -132,6 +132,12 @@ impl Pages {
 }
 
 impl Core {
+    /// The wall clock at `now` as RFC 3339, when the runtime gave the core the wall clock.
+    fn wall_now(&self, now: Instant) -> Option<String> {
+        let (at, wall) = self.cfg.wall_clock?;
+        notices::rfc3339(wall + now.saturating_duration_since(at))
+    }
+
     /// Whether a CPIM `DateTime` lies more than [`DELAYED_AFTER`] before `now` (only when
     /// the runtime gave the core the wall clock).
     fn is_old(&self, now: Instant, d: &xmpp_parsers::date::DateTime) -> bool {
@@ -223,6 +229,7 @@ impl Core {
                 page.body.clone().into_bytes(),
                 &mid,
                 wants,
+                self.wall_now(now).as_deref(),
             );
             (("message/cpim".to_string(), cpim), mid)
         } else {
