@@ -99,6 +99,11 @@ log "Linphone, CPIM off"
 linphone_start 0
 if scenario linphone "$pipe,$kport,0,$dir/lp0" basic; then ok "Linphone (CPIM off): text both ways, one thread, long text, receipt"; else bad "Linphone (CPIM off) scenario"; fi
 linphone_stop
+# what Linphone with CPIM off must never be sent: CPIM (it never used it) nor typing notices
+# (it never sent one)
+if grep -a -q "^Content-Type: \(message/cpim\|application/im-iscomposing+xml\)" "$dir/stox.log"; then
+  bad "Linphone (CPIM off) was sent CPIM or isComposing"
+else ok "Linphone (CPIM off) was sent neither CPIM nor typing notices"; fi
 
 log "Linphone's library with CPIM on (what the Linphone apps use with sip.linphone.org accounts)"
 lp_rc 1

@@ -10,6 +10,7 @@ Usage: lp_cpim.py LINPHONERC SECONDS ACTION...
            wait:STATE      iterate until the last sent message reaches STATE (6 delivered
                            to user, 7 displayed) or SECONDS pass
            idle:SECS       keep running (receive, answer with IMDNs) for SECS
+           watch:SECS      up to SECS for Juliet's typing; prints 'remote-composing 0|1'
 Prints 'state N' lines; exit 0 when every wait reached its state.
 """
 import ctypes
@@ -32,6 +33,7 @@ for name, res, args in [
     ("linphone_chat_message_get_state", ctypes.c_int, [P]),
     ("linphone_chat_room_compose", None, [P]),
     ("linphone_chat_room_mark_as_read", None, [P]),
+    ("linphone_chat_room_is_remote_composing", ctypes.c_int, [P]),
 ]:
     f = getattr(lib, name)
     f.restype = res
@@ -72,6 +74,10 @@ for a in actions:
         iterate(lambda: False, 1)
     elif a.startswith("idle:"):
         iterate(lambda: False, float(a[5:]))
+    elif a.startswith("watch:"):
+        # Juliet's typing, as Linphone shows it (RFC 3994 isComposing received)
+        seen = iterate(lambda: lib.linphone_chat_room_is_remote_composing(room) != 0, float(a[6:]))
+        print(f"remote-composing {int(seen)}", flush=True)
     elif a.startswith("wait:") and last:
         want = int(a[5:])
         reached = iterate(lambda: lib.linphone_chat_message_get_state(last) >= want, secs)
