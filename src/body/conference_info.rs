@@ -8,6 +8,8 @@
 
 use xmpp_parsers::minidom::Element;
 
+use super::xml_escape as esc;
+
 /// The MIME type.
 pub const CONTENT_TYPE: &str = "application/conference-info+xml";
 /// The namespace.
@@ -98,13 +100,6 @@ fn entries<'a>(e: &'a Element, list: &str) -> impl Iterator<Item = &'a Element> 
     let list = e.get_child(list, NS);
     list.into_iter()
         .flat_map(|l| l.children().filter(|c| c.is("entry", NS)))
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 impl ConferenceInfo {

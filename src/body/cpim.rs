@@ -50,6 +50,18 @@ fn blank_line(b: &[u8]) -> Option<(usize, usize)> {
     None
 }
 
+/// A header block and what follows its blank line.
+fn block(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (end, rest) = if b.starts_with(b"\r\n") {
+        (0, 2)
+    } else if b.starts_with(b"\n") {
+        (0, 1)
+    } else {
+        blank_line(b)?
+    };
+    Some((b.get(..end)?, b.get(rest..)?))
+}
+
 fn headers(block: &[u8]) -> Result<Vec<(String, String)>, CpimError> {
     let text = std::str::from_utf8(block).map_err(|_| CpimError::NotUtf8)?;
     let mut out: Vec<(String, String)> = Vec::new();
@@ -88,27 +100,14 @@ fn headers(block: &[u8]) -> Result<Vec<(String, String)>, CpimError> {
 impl Cpim {
     /// Parses a `message/cpim` body.
     pub fn parse(body: &[u8]) -> Result<Cpim, CpimError> {
-        // RFC 3862 §3: message headers first; an empty block is allowed (no headers).
-        let (end, rest) = if body.starts_with(b"\r\n") {
-            (0, 2)
-        } else if body.starts_with(b"\n") {
-            (0, 1)
-        } else {
-            blank_line(body).ok_or(CpimError::Unterminated("message headers"))?
-        };
-        let head = body.get(..end).unwrap_or_default();
-        let after = body.get(rest..).unwrap_or_default();
-        let (cend, crest) = if after.starts_with(b"\r\n") {
-            (0, 2)
-        } else if after.starts_with(b"\n") {
-            (0, 1)
-        } else {
-            blank_line(after).ok_or(CpimError::Unterminated("content headers"))?
-        };
+        // RFC 3862 §3: message headers, then the content's MIME headers, each block
+        // ended by a blank line (an empty block is allowed).
+        let (head, after) = block(body).ok_or(CpimError::Unterminated("message headers"))?;
+        let (content, rest) = block(after).ok_or(CpimError::Unterminated("content headers"))?;
         Ok(Cpim {
             headers: headers(head)?,
-            content_headers: headers(after.get(..cend).unwrap_or_default())?,
-            body: after.get(crest..).unwrap_or_default().to_vec(),
+            content_headers: headers(content)?,
+            body: rest.to_vec(),
         })
     }
 

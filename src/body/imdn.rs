@@ -1,6 +1,8 @@
 //! `message/imdn+xml` (RFC 5438 §7): delivery and display notifications, both ways.
 //! Parsed with minidom (already in the tree through tokio-xmpp); written as text.
 
+use super::xml_escape as esc;
+
 /// The MIME type of IMDN documents.
 pub const CONTENT_TYPE: &str = "message/imdn+xml";
 /// Their XML namespace.
@@ -112,11 +114,6 @@ impl Imdn {
 
     /// The document as sent.
     pub fn to_body(&self) -> String {
-        let esc = |s: &str| {
-            s.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-        };
         let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n");
         s.push_str(&format!("<imdn xmlns=\"{NS}\">\r\n"));
         s.push_str(&format!(

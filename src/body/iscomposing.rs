@@ -54,10 +54,10 @@ impl IsComposing {
             if self.active { "active" } else { "idle" }
         );
         if let Some(l) = &self.last_active {
-            let _ = write!(s, "<lastactive>{}</lastactive>", escape(l));
+            let _ = write!(s, "<lastactive>{}</lastactive>", super::xml_escape(l));
         }
         if let Some(c) = &self.content_type {
-            let _ = write!(s, "<contenttype>{}</contenttype>", escape(c));
+            let _ = write!(s, "<contenttype>{}</contenttype>", super::xml_escape(c));
         }
         if let Some(r) = self.refresh {
             let _ = write!(s, "<refresh>{r}</refresh>");
@@ -70,12 +70,6 @@ impl IsComposing {
     pub fn active_for_secs(&self) -> u32 {
         self.refresh.unwrap_or(DEFAULT_ACTIVE_SECS)
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// Table 3: isComposing → chat state. `idle` after `composing` becomes `paused` (what a

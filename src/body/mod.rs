@@ -8,6 +8,16 @@ pub mod pidf;
 pub mod sdp;
 pub mod xhtml;
 
+/// Text or an attribute value escaped for the small XML bodies we write (IMDN, PIDF,
+/// conference-info, isComposing, chat markers): the five predefined entities.
+pub fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\'', "&apos;")
+        .replace('"', "&quot;")
+}
+
 /// The root element of a small XML body. The XML declaration is skipped: minidom parses
 /// elements only, and refuses declarations such as `standalone="no"` (Linphone's IMDNs).
 pub fn xml_root(body: &[u8], what: &str) -> Result<xmpp_parsers::minidom::Element, String> {

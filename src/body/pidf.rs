@@ -7,6 +7,8 @@
 
 use xmpp_parsers::minidom::Element;
 
+use super::xml_escape as esc;
+
 /// The MIME type.
 pub const CONTENT_TYPE: &str = "application/pidf+xml";
 /// The PIDF namespace.
@@ -70,14 +72,6 @@ fn notes_of(e: &Element) -> Vec<(String, String)> {
             (lang, n.text().trim().to_string())
         })
         .collect()
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\'', "&apos;")
-        .replace('"', "&quot;")
 }
 
 impl Pidf {

@@ -245,10 +245,7 @@ pub fn imdn_to_stanza(imdn: &Imdn, sent: &SentPage, thread: Option<Thread>) -> O
 
 /// A XEP-0333 marker.
 pub fn marker(name: &str, id: &str) -> Element {
-    let id = id
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('\'', "&apos;");
+    let id = crate::body::xml_escape(id);
     format!("<{name} xmlns='{NS_MARKERS}' id='{id}'/>")
         .parse()
         .unwrap_or_else(|_| Element::builder(name, NS_MARKERS).build())
