@@ -35,6 +35,15 @@ const REPORTS: usize = 10_000;
 /// Messages from SIP remembered per conversation for the XMPP user's markers.
 const PER_CONVERSATION: usize = 64;
 
+/// A peer that has shown nothing (looked up per message: no allocation).
+static UNKNOWN: PeerCaps = PeerCaps {
+    cpim: false,
+    iscomposing: false,
+    imdn: false,
+    refused: Vec::new(),
+    until: None,
+};
+
 /// What a SIP peer has shown it takes.
 #[derive(Debug, Clone, Default)]
 pub struct PeerCaps {
@@ -115,12 +124,11 @@ fn key(j: &Jid) -> String {
 
 impl Notices {
     /// What a peer has shown (a default when nothing, or when it expired).
-    pub fn peer(&self, now: Instant, peer: &Jid) -> PeerCaps {
+    pub fn peer(&self, now: Instant, peer: &Jid) -> &PeerCaps {
         self.peers
             .get(&key(peer))
             .filter(|c| c.until.is_some_and(|u| u > now))
-            .cloned()
-            .unwrap_or_default()
+            .unwrap_or(&UNKNOWN)
     }
 
     /// Updates what a peer has shown.

@@ -132,19 +132,23 @@ impl Pages {
 }
 
 impl Core {
-    /// The wall clock at `now` as RFC 3339, when the runtime gave the core the wall clock.
-    fn wall_now(&self, now: Instant) -> Option<String> {
+    /// The wall clock at `now`, when the runtime gave the core the wall clock.
+    fn wall(&self, now: Instant) -> Option<SystemTime> {
         let (at, wall) = self.cfg.wall_clock?;
-        notices::rfc3339(wall + now.saturating_duration_since(at))
+        Some(wall + now.saturating_duration_since(at))
+    }
+
+    /// [`Core::wall`] as RFC 3339 (CPIM `DateTime`).
+    fn wall_now(&self, now: Instant) -> Option<String> {
+        notices::rfc3339(self.wall(now)?)
     }
 
     /// Whether a CPIM `DateTime` lies more than [`DELAYED_AFTER`] before `now` (only when
     /// the runtime gave the core the wall clock).
     fn is_old(&self, now: Instant, d: &xmpp_parsers::date::DateTime) -> bool {
-        let Some((at, wall)) = self.cfg.wall_clock else {
+        let Some(wall_now) = self.wall(now) else {
             return false;
         };
-        let wall_now = wall + now.saturating_duration_since(at);
         let Ok(secs) = u64::try_from(d.0.timestamp()) else {
             return false;
         };
@@ -184,6 +188,7 @@ impl Core {
         };
         let caps = self.pages.notices.peer(now, &recipient);
         let html = self.cfg.xhtml_to_sip && caps.takes("text/html");
+        let cpim = caps.cpim && caps.takes("message/cpim");
         let mut page = match im::xmpp_to_sip(&m, &self.addresses, html) {
             Ok(Some(p)) => p,
             Ok(None) => return self.send_extra(now, &m),
@@ -220,7 +225,7 @@ impl Core {
         let wants = notices::wants(&m);
         // CPIM only to a peer that uses it; its IMDNs then name our imdn.Message-ID. `mime`
         // is what goes on the wire, so that a 415 teaches the right thing.
-        let (body, report_id) = if caps.cpim && caps.takes("message/cpim") {
+        let (body, report_id) = if cpim {
             let mid = self.ua.new_tag();
             let cpim = notices::cpim_text(
                 &page.from.uri,
@@ -279,6 +284,7 @@ impl Core {
             return;
         };
         let caps = self.pages.notices.peer(now, peer);
+        let typing = caps.iscomposing && caps.takes(iscomposing::CONTENT_TYPE);
         let owed = |n: &mut notices::Notices, id: &str, display: bool, want: &str| {
             n.take_owed(user, peer, id, display)
                 .into_iter()
@@ -297,7 +303,7 @@ impl Core {
                 }
             }
             Some(Extra::Composing(active)) => {
-                if caps.iscomposing && caps.takes(iscomposing::CONTENT_TYPE) {
+                if typing {
                     let doc = notices::composing(active).to_body();
                     let body = (iscomposing::CONTENT_TYPE.into(), doc.into_bytes());
                     self.send_notice(now, m, body, iscomposing::CONTENT_TYPE);
