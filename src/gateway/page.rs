@@ -305,8 +305,9 @@ impl Core {
             Some(Extra::Composing(active)) => {
                 if typing {
                     let doc = notices::composing(active).to_body();
-                    let body = (iscomposing::CONTENT_TYPE.into(), doc.into_bytes());
-                    self.send_notice(now, m, body, iscomposing::CONTENT_TYPE);
+                    self.send_notice(now, m, iscomposing::CONTENT_TYPE, |_| {
+                        (iscomposing::CONTENT_TYPE.into(), doc.into_bytes())
+                    });
                 }
             }
             None => tracing::debug!("body-less message with nothing for SIP"),
@@ -322,32 +323,27 @@ impl Core {
         kind: Kind,
         status: Status,
     ) {
-        let Ok(page) = im::page_to(m, &self.addresses) else {
-            return;
-        };
-        let mut from = page.from.clone();
-        from.params.clear();
         let id = self.ua.new_tag();
-        let from_uri = crate::gateway::address::SipAddress::parse(&from.uri)
-            .map(|a| crate::gateway::address::SipAddress { gruu: None, ..a }.to_uri())
-            .unwrap_or(from.uri);
-        let body = notices::imdn_body(a, kind, status, &from_uri, &page.to.uri, id);
-        self.send_notice(now, m, body, crate::body::imdn::CONTENT_TYPE);
+        self.send_notice(now, m, crate::body::imdn::CONTENT_TYPE, |page| {
+            notices::imdn_body(a, kind, status, &page.from.uri, &page.to.uri, id)
+        });
     }
 
     /// A MESSAGE that carries no text of the user's (IMDN, isComposing): addressed like the
     /// stanza, never retried, its failures only teach us about the peer.
+    /// `body` is built from the addressing (From without the resource, To).
     fn send_notice(
         &mut self,
         now: Instant,
         m: &Message,
-        body: (String, Vec<u8>),
         mime: &'static str,
+        body: impl FnOnce(&im::PageMessage) -> (String, Vec<u8>),
     ) {
         let (Ok(mut page), Some(peer)) = (im::page_to(m, &self.addresses), m.to.clone()) else {
             return;
         };
         page.from_without_gruu();
+        let body = body(&page);
         let (tag, call_id) = (self.ua.new_tag(), self.ua.new_call_id());
         let mut out = page.request("MESSAGE", tag, call_id, 1, body);
         // RFC 5438 §7.1.1: reports are not urgent.
