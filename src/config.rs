@@ -15,8 +15,10 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+mod presence;
 pub use crate::msrp::session::FailureReport;
 pub use crate::sip::Transport;
+pub use presence::{PresenceConfig, StoreConfig};
 
 /// Root of the configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +43,12 @@ pub struct Config {
     #[serde(default)]
     /// `[log]`.
     pub log: LogConfig,
+    #[serde(default)]
+    /// `[presence]`: subscriptions both ways (RFC 8048).
+    pub presence: PresenceConfig,
+    #[serde(default)]
+    /// `[store]`: where state that survives restarts lives.
+    pub store: StoreConfig,
 }
 
 /// Page-mode IM choices (RFC 7572).
@@ -692,6 +700,19 @@ impl Config {
             );
         }
 
+        let pr = &self.presence;
+        if pr.min_expires_secs == 0 || pr.min_expires_secs > pr.max_expires_secs {
+            bad(
+                "presence.min_expires_secs",
+                "must be at least 1 and not above presence.max_expires_secs".into(),
+            );
+        }
+        if pr.subscribe_expires_secs < 60 {
+            bad(
+                "presence.subscribe_expires_secs",
+                "must be at least 60 (a refresh goes out a minute before expiry)".into(),
+            );
+        }
         if self.sip.listen.is_empty() {
             bad(
                 "sip.listen",

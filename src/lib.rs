@@ -48,4 +48,5 @@ pub mod gateway;
 pub mod msrp;
 pub mod runtime;
 pub mod sip;
+pub mod store;
 pub mod xmpp;

@@ -18,11 +18,24 @@ use crate::xmpp::link::{self, LinkConfig, LinkEvent, LinkHandle};
 
 /// Runs the gateway until `shutdown` completes, then closes the XMPP stream and returns.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let (mut shells, core_cfg) = bind(&cfg).await?;
-    let core = Core::new(core_cfg.wall_clock(Instant::now(), std::time::SystemTime::now()));
+    // The store first: a file we cannot open is a configuration error, reported before any
+    // socket is bound. Loading happens here, before the loop; writes happen off it.
+    let store = crate::store::Store::open(&cfg.store)?;
+    let records = store.load().context("reading the store")?;
+    let (store, store_thread) = crate::store::spawn_writer(store).context("store writer")?;
+    let (mut shells, core_cfg) = bind(&cfg, store).await?;
+    let mut core = Core::new(core_cfg.wall_clock(Instant::now(), std::time::SystemTime::now()));
+    core.handle_input(Instant::now(), Input::Restored(records));
+    drain(&mut core, &shells);
     run_loop(core, &mut shells, shutdown).await;
     let _ = shells.stop.send(true);
-    let _ = shells.link_task.await;
+    let Shells {
+        link_task, store, ..
+    } = shells;
+    let _ = link_task.await;
+    drop(store);
+    // Every change queued so far is written before stox exits.
+    let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;
     Ok(())
 }
 
@@ -42,12 +55,16 @@ struct Shells {
     link: LinkHandle,
     link_task: tokio::task::JoinHandle<()>,
     link_rx: mpsc::Receiver<LinkEvent>,
+    store: crate::store::StoreHandle,
 }
 
 /// Binds SIP first (a port we cannot bind is a configuration error, reported before
 /// anything connects anywhere), then MSRP, then starts the component link; the core's
 /// configuration is completed with what binding told.
-async fn bind(cfg: &Config) -> anyhow::Result<(Shells, CoreConfig)> {
+async fn bind(
+    cfg: &Config,
+    store: crate::store::StoreHandle,
+) -> anyhow::Result<(Shells, CoreConfig)> {
     let (stop, stop_rx) = watch::channel(false);
     let (sip_tx, sip_rx) = mpsc::channel(4096);
     let mut tls = sip_io::TlsSetup::default();
@@ -135,6 +152,7 @@ async fn bind(cfg: &Config) -> anyhow::Result<(Shells, CoreConfig)> {
         link,
         link_task,
         link_rx,
+        store,
     };
     Ok((shells, core_cfg))
 }
@@ -233,6 +251,7 @@ fn drain(core: &mut Core, io: &Shells) {
         msrp,
         msrp_tls,
         conn_tx: connected,
+        store,
         ..
     } = io;
     while let Some(out) = core.poll_output() {
@@ -274,6 +293,7 @@ fn drain(core: &mut Core, io: &Shells) {
                 }
             }
             Output::MsrpClose { conn } => msrp.close(conn),
+            Output::Store(op) => store.send(op),
         }
     }
 }

@@ -39,7 +39,8 @@ listen = ["udp:127.0.0.1:0"]
 outbound_proxy = "sip:127.0.0.1:9;transport=tcp"
 TOML
 STOX__XMPP__SECRET="$secret" "$STOX" --config "$dir/stox.toml" --check
-STOX__XMPP__SECRET="$secret" RUST_LOG=stox=debug,info "$STOX" --config "$dir/stox.toml" >"$dir/stox.log" 2>&1 &
+# No [store] in the file: the default location (here under XDG_STATE_HOME) is created.
+XDG_STATE_HOME="$dir/xdg" STOX__XMPP__SECRET="$secret" RUST_LOG=stox=debug,info "$STOX" --config "$dir/stox.toml" >"$dir/stox.log" 2>&1 &
 stox_pid=$!
 
 client() { "$PY" "$STOX_ROOT/scripts/e2e/xmpp_client.py" "$c2s" juliet@example.com pass sip.example.com "$@" 2>>"$dir/client.err"; }
@@ -67,6 +68,8 @@ rc=0; wait "$stox_pid" || rc=$?
 stox_pid=""
 [ "$rc" = 0 ] || { log "stox exited $rc after SIGTERM"; exit 1; }
 grep -q "shutting down" "$dir/stox.log"
+# The store's default location was created without any configuration.
+[ -s "$dir/xdg/stox/stox.sqlite" ] || { log "no store at the default location"; exit 1; }
 # The secret never reaches the logs.
 if grep -q "$secret" "$dir/stox.log"; then log "secret leaked into the log"; exit 1; fi
 failed=0

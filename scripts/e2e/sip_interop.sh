@@ -30,6 +30,8 @@ wait_port "$c2s" || { log "Prosody did not start"; exit 1; }
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
   -keyout "$dir/key.pem" -out "$dir/cert.pem" >/dev/null 2>&1
 cat > "$dir/stox.toml" <<TOML
+[store]
+path = "$dir/stox.sqlite"
 [xmpp]
 component = "sip.example.com"
 server = "127.0.0.1:$comp"

@@ -205,7 +205,7 @@ fn path_addr(path: &[String]) -> Option<SocketAddr> {
 }
 
 /// An in-dialog request as the UA sends it.
-fn in_dialog(d: &InDialog) -> Option<Outgoing> {
+pub(super) fn in_dialog(d: &InDialog) -> Option<Outgoing> {
     Some(Outgoing {
         method: d.method.clone(),
         uri: d.uri.clone(),
@@ -221,9 +221,9 @@ fn in_dialog(d: &InDialog) -> Option<Outgoing> {
     })
 }
 
-/// The request our INVITE was, as [`Dialog::uac`] wants it (CSeq from the 2xx: a digest
-/// retry raised it).
-fn sent_invite(out: &Outgoing, resp: &Response) -> Request {
+/// The request we sent (INVITE, SUBSCRIBE), as [`Dialog::uac`] wants it (CSeq from the
+/// 2xx: a digest retry raised it).
+pub(super) fn sent_request(out: &Outgoing, resp: &Response) -> Request {
     let mut h = Headers::default();
     h.push("From", out.from.to_header());
     h.push("To", out.to.to_header());
@@ -233,7 +233,7 @@ fn sent_invite(out: &Outgoing, resp: &Response) -> Request {
         resp.headers.get("CSeq").unwrap_or("1 INVITE").to_string(),
     );
     Request {
-        method: Method::Invite,
+        method: out.method.clone(),
         uri: out.uri.clone(),
         headers: h,
         body: Vec::new(),
@@ -245,7 +245,7 @@ impl Core {
     pub(super) fn call_mut(&mut self, owner: Owner) -> Option<&mut Call> {
         match owner {
             Owner::Chat(id) => self.chats.call_mut(id),
-            Owner::Page => None,
+            Owner::Page | Owner::Presence(_) => None,
         }
     }
 
@@ -253,7 +253,7 @@ impl Core {
     fn rearm_call(&mut self, owner: Owner) {
         match owner {
             Owner::Chat(id) => self.chats.rearm(id),
-            Owner::Page => {}
+            Owner::Page | Owner::Presence(_) => {}
         }
     }
 
@@ -261,7 +261,7 @@ impl Core {
     fn call_event(&mut self, now: Instant, owner: Owner, ev: CallEvent) {
         match owner {
             Owner::Chat(id) => self.chat_call_event(now, id, ev),
-            Owner::Page => {}
+            Owner::Page | Owner::Presence(_) => {}
         }
     }
 
@@ -269,7 +269,7 @@ impl Core {
     fn owner_has_queued(&self, owner: Owner) -> bool {
         match owner {
             Owner::Chat(id) => self.chats.has_queued(id),
-            Owner::Page => false,
+            Owner::Page | Owner::Presence(_) => false,
         }
     }
 
@@ -444,7 +444,7 @@ impl Core {
         else {
             return;
         };
-        let Some(mut dialog) = Dialog::uac(&sent_invite(&invite, resp), resp) else {
+        let Some(mut dialog) = Dialog::uac(&sent_request(&invite, resp), resp) else {
             tracing::info!(
                 ?owner,
                 "2xx to our INVITE without a usable dialog; call failed"

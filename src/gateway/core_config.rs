@@ -45,6 +45,8 @@ pub struct CoreConfig {
     /// The wall clock at one instant, so that the core can tell how old a CPIM `DateTime`
     /// is (the core reads no clock; the runtime sets this once at start).
     pub wall_clock: Option<(std::time::Instant, std::time::SystemTime)>,
+    /// `[presence]`.
+    pub presence: crate::config::PresenceConfig,
     /// Seed of every random id the core makes (tags, Call-IDs, branches, MSRP session ids).
     /// `None`: from the operating system — what production wants, since MSRP session ids
     /// must be unguessable (RFC 4975 §14.1); tests pass a fixed one.
@@ -98,7 +100,11 @@ impl CoreConfig {
             },
             max_message: cfg.sip.max_message_bytes,
             udp_max: cfg.limits.sip_message_size,
-            methods: METHODS.to_vec(),
+            methods: if cfg.presence.enabled {
+                [METHODS.as_slice(), &[Method::Subscribe, Method::Notify]].concat()
+            } else {
+                METHODS.to_vec()
+            },
             supported: vec![],
             accept: im::ACCEPT.split(", ").map(String::from).collect(),
             user_agent: format!("stox/{}", env!("CARGO_PKG_VERSION")),
@@ -149,6 +155,7 @@ impl CoreConfig {
             receipts_on_2xx: cfg.im.receipts_on_2xx,
             max_body: usize::try_from(cfg.msrp.max_message_bytes).unwrap_or(usize::MAX),
             wall_clock: None,
+            presence: cfg.presence.clone(),
             seed: None,
         }
     }

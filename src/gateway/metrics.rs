@@ -24,4 +24,12 @@ pub struct Metrics {
     pub xmpp_messages_out: u64,
     /// See `xmpp_messages_out`.
     pub xmpp_messages_failed: u64,
+    /// SUBSCRIBEs stox sent for XMPP users (new dialogs).
+    pub presence_subscribes_out: u64,
+    /// SUBSCRIBEs from SIP watchers accepted (new dialogs).
+    pub presence_subscribes_in: u64,
+    /// NOTIFYs from SIP accepted.
+    pub presence_notifies_in: u64,
+    /// NOTIFYs sent to SIP watchers.
+    pub presence_notifies_out: u64,
 }

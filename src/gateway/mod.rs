@@ -12,6 +12,7 @@
 //! - `<message/>` ⇄ SIP MESSAGE (RFC 7572) → [`page`] (transactions) and [`im`] (translation);
 //! - 1:1 chat (RFC 7573) → [`chat`]; the INVITE + MSRP call it rides on → [`call`], MSRP
 //!   connections → [`msrp_conns`];
+//! - presence subscriptions both ways (RFC 8048) → [`presence`];
 //! - stanzas from the XMPP server (iq, presence, errors) → [`stanzas`], [`service`];
 //! - addresses → [`address`]; errors → [`errors`]; configuration → [`core_config`].
 
@@ -92,6 +93,8 @@ pub enum Input {
         /// The new connection, or why there is none.
         result: Result<ConnId, String>,
     },
+    /// What the store kept (key, JSON), fed once at start before the link is up.
+    Restored(Vec<(String, String)>),
 }
 
 /// Everything the core asks the IO shell to do.
@@ -136,6 +139,8 @@ pub enum Output {
         /// Which connection.
         conn: ConnId,
     },
+    /// Save or forget a record (presence subscriptions that must survive a restart).
+    Store(crate::store::StoreOp),
 }
 
 /// The gateway core.
@@ -152,6 +157,7 @@ pub struct Core {
     conns: msrp_conns::MsrpConns,
     pages: page::Pages,
     chats: chat::table::Chats,
+    presence: presence::Presences,
 }
 
 impl Core {
@@ -166,6 +172,7 @@ impl Core {
             addresses: cfg.addresses.clone(),
             ua: UserAgent::with_rng(cfg.ua.clone(), ua_rng),
             chats: chat::table::Chats::new(cfg.chat.clone()),
+            presence: presence::Presences::new(cfg.presence.clone()),
             cfg,
             out: VecDeque::new(),
             link_up: false,
@@ -208,6 +215,7 @@ impl Core {
             Input::Resolved { id, result } => self.ua.resolved(now, id, result),
             Input::Msrp(ev) => self.on_msrp(now, ev),
             Input::MsrpConnected { owner, result } => self.msrp_connected(now, owner, result),
+            Input::Restored(records) => self.presence_restore(now, records),
         }
         self.drain_ua(now);
     }
@@ -224,6 +232,7 @@ impl Core {
     /// The next instant the core wants [`Core::handle_timeout`]; `None` while nothing is armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t = timers::soonest(self.ua.poll_timeout(), self.chats.poll_timeout());
+        let t = timers::soonest(t, self.presence.poll_timeout());
         timers::soonest(t, self.pages.poll_timeout())
     }
 
@@ -233,6 +242,7 @@ impl Core {
         self.drain_ua(now);
         self.chat_timeout(now);
         self.page_timeout(now);
+        self.presence_timeout(now);
         self.drain_ua(now);
     }
 
@@ -251,11 +261,15 @@ impl Core {
                 }
                 UaEvent::Response { tx, resp } => match self.owners.tx(tx) {
                     Some(Owner::Page) => self.page_response(now, tx, &resp),
+                    Some(Owner::Presence(_)) => self.presence_response(now, tx, Ok(&resp)),
                     Some(owner) => self.call_response(now, owner, &resp),
                     None => {}
                 },
                 UaEvent::Failed { tx, code, reason } => match self.owners.tx(tx) {
                     Some(Owner::Page) => self.page_failure(now, tx, (code, &reason), None, None),
+                    Some(Owner::Presence(_)) => {
+                        self.presence_response(now, tx, Err((code, &reason)))
+                    }
                     Some(owner) => self.call_failure(now, owner, code, &reason, None),
                     None => {}
                 },
@@ -287,8 +301,10 @@ impl Core {
                 }
             }
             (_, Some(None)) => self.ua.reply(now, tx, &req, 481, &[]),
+            (_, Some(Some(Owner::Presence(id)))) => self.presence_request(now, Some(id), tx, &req),
             (Method::Message, _) => self.on_sip_message(now, tx, req),
             (_, Some(Some(owner))) => self.call_in_dialog(now, owner, tx, &req),
+            (Method::Subscribe, None) => self.presence_request(now, None, tx, &req),
             (Method::Invite, None) => self.on_chat_invite(now, tx, &req, from),
             _ => self.ua.reply(now, tx, &req, 481, &[]),
         }

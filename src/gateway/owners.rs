@@ -23,6 +23,8 @@ pub enum Owner {
     Page,
     /// A 1:1 chat session (RFC 7573).
     Chat(ChatId),
+    /// A presence subscription (RFC 8048), either direction.
+    Presence(crate::gateway::presence::PresenceId),
 }
 
 /// A dialog as the requests inside it name it to us: Call-ID and our tag (RFC 3261 §12).

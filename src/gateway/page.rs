@@ -133,7 +133,7 @@ impl Pages {
 
 impl Core {
     /// The wall clock at `now`, when the runtime gave the core the wall clock.
-    fn wall(&self, now: Instant) -> Option<SystemTime> {
+    pub(in crate::gateway) fn wall(&self, now: Instant) -> Option<SystemTime> {
         let (at, wall) = self.cfg.wall_clock?;
         Some(wall + now.saturating_duration_since(at))
     }

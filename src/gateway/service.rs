@@ -5,7 +5,9 @@
 
 use std::collections::BTreeSet;
 
+use xmpp_parsers::caps::{Caps, compute_disco, hash_caps};
 use xmpp_parsers::disco::{DiscoInfoResult, DiscoItemsResult, Identity};
+use xmpp_parsers::hashes::{Algo, Hash};
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::minidom::Element;
@@ -63,6 +65,16 @@ impl Service {
         }
     }
 
+    /// XEP-0115 caps of the component's own presence (`ver` over [`Service::domain_info`]).
+    pub fn domain_caps(&self) -> Caps {
+        caps_of(&self.domain_info())
+    }
+
+    /// XEP-0115 caps of a SIP contact's presence (`ver` over [`Service::contact_info`]).
+    pub fn contact_caps(&self) -> Caps {
+        caps_of(&self.contact_info())
+    }
+
     /// disco#info of a SIP contact (`romeo@sip.example.com`): a SIP endpoint is a phone-like
     /// client; clients use this to decide which extensions to send.
     pub fn contact_info(&self) -> DiscoInfoResult {
@@ -109,14 +121,12 @@ impl Service {
         let ns = payload.ns();
         let result: Result<Option<Element>, (DefinedCondition, String)> =
             match (target, ns.as_str(), is_set) {
-                (Target::Domain, NS_DISCO_INFO, false) => match payload.attr("node") {
-                    None => Ok(Some(self.domain_info().into())),
-                    Some(n) => Err((DefinedCondition::ItemNotFound, format!("no node '{n}'"))),
-                },
-                (Target::Contact, NS_DISCO_INFO, false) => match payload.attr("node") {
-                    None => Ok(Some(self.contact_info().into())),
-                    Some(n) => Err((DefinedCondition::ItemNotFound, format!("no node '{n}'"))),
-                },
+                (Target::Domain, NS_DISCO_INFO, false) => {
+                    node_info(self.domain_info(), payload.attr("node"))
+                }
+                (Target::Contact, NS_DISCO_INFO, false) => {
+                    node_info(self.contact_info(), payload.attr("node"))
+                }
                 (_, NS_DISCO_ITEMS, false) => Ok(Some(
                     DiscoItemsResult {
                         node: payload.attr("node").map(String::from),
@@ -158,6 +168,42 @@ impl Service {
             Err((cond, text)) => stanza::iq_error(from, to, id, stanza::error(cond, text)),
         })
     }
+}
+
+/// The caps node stox advertises (XEP-0115 §4: the software's URI).
+pub const CAPS_NODE: &str = "https://crates.io/crates/stox-gateway";
+
+fn caps_of(info: &DiscoInfoResult) -> Caps {
+    let ver = hash_caps(&compute_disco(info), Algo::Sha_1);
+    match ver {
+        Ok(hash) => Caps::new(CAPS_NODE, hash),
+        // SHA-1 is always available; an empty hash would only make clients ask disco.
+        Err(_) => Caps::new(
+            CAPS_NODE,
+            Hash {
+                algo: Algo::Sha_1,
+                hash: vec![],
+            },
+        ),
+    }
+}
+
+/// disco#info without a node, or for our caps node `node#ver` (XEP-0115 §6.2: clients check
+/// the `ver` they were given by asking for exactly that node; it is echoed).
+fn node_info(
+    mut info: DiscoInfoResult,
+    node: Option<&str>,
+) -> Result<Option<Element>, (DefinedCondition, String)> {
+    let Some(n) = node else {
+        return Ok(Some(info.into()));
+    };
+    let c = caps_of(&info);
+    let ver = Hash::new(c.hash, c.ver).to_base64();
+    if n == format!("{CAPS_NODE}#{ver}") {
+        info.node = Some(n.to_string());
+        return Ok(Some(info.into()));
+    }
+    Err((DefinedCondition::ItemNotFound, format!("no node '{n}'")))
 }
 
 /// XEP-0100 §6.3 (jabber:iq:gateway get): how to ask the user for a SIP address.

@@ -72,36 +72,45 @@ impl Core {
         }
     }
 
+    /// Presence: errors are counted; an `unavailable` also ends the sender's chat sessions;
+    /// everything else is presence interworking (RFC 8048) when `presence.enabled`.
     fn on_presence(&mut self, now: Instant, p: Presence) {
-        match p.type_ {
-            PresenceType::Error => {
-                self.metrics.bounces += 1;
-            }
-            // Broadcast presence and probes carry no request to refuse; answering them with
-            // errors would mark every SIP contact as broken in the user's roster.
-            PresenceType::Unavailable => {
-                if let Some(from) = p.from.clone() {
-                    self.chat_unavailable(now, &from);
-                }
-            }
-            PresenceType::None | PresenceType::Probe => {
-                tracing::debug!(from = ?p.from.as_ref().map(|j| j.to_string()), "presence ignored: presence is not bridged yet");
-            }
-            _ => {
-                let err = if !self.sender_allowed(p.from.as_ref()) {
-                    stanza::error(
-                        DefinedCondition::Forbidden,
-                        "only users of this deployment's XMPP domains may use this gateway",
-                    )
-                } else {
-                    stanza::error(
-                        DefinedCondition::ServiceUnavailable,
-                        "presence subscriptions to SIP users are not supported yet",
-                    )
-                };
+        if p.type_ == PresenceType::Error {
+            self.metrics.bounces += 1;
+            return;
+        }
+        if p.type_ == PresenceType::Unavailable
+            && let Some(from) = p.from.clone()
+        {
+            self.chat_unavailable(now, &from);
+        }
+        let broadcast = matches!(
+            p.type_,
+            PresenceType::None | PresenceType::Unavailable | PresenceType::Probe
+        );
+        if !self.sender_allowed(p.from.as_ref()) {
+            // Broadcast presence and probes carry no request to refuse.
+            if !broadcast {
+                let err = stanza::error(
+                    DefinedCondition::Forbidden,
+                    "only users of this deployment's XMPP domains may use this gateway",
+                );
                 if let Some(reply) = stanza::presence_error(&p, err) {
                     self.emit(reply);
                 }
+            }
+            return;
+        }
+        if self.cfg.presence.enabled {
+            return self.on_presence_bridged(now, &p);
+        }
+        if !broadcast {
+            let err = stanza::error(
+                DefinedCondition::ServiceUnavailable,
+                "presence is turned off on this gateway (presence.enabled)",
+            );
+            if let Some(reply) = stanza::presence_error(&p, err) {
+                self.emit(reply);
             }
         }
     }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use super::message::{Method, NameAddr, Request, Response};
 
 /// Call-ID plus both tags (RFC 3261 §12).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct DialogId {
     /// The Call-ID.
     pub call_id: String,
@@ -18,7 +18,7 @@ pub struct DialogId {
     pub remote_tag: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 /// Dialog state (RFC 3261 §12).
 pub enum State {
     /// Created by a provisional response with a To tag.
@@ -29,7 +29,7 @@ pub enum State {
     Terminated,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 /// One dialog (RFC 3261 §12): identity, sequence numbers, route set, remote target.
 pub struct Dialog {
     /// Call-ID and tags.

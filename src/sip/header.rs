@@ -142,7 +142,7 @@ fn find_param<'a>(params: &'a [(String, Option<String>)], name: &str) -> Option<
 }
 
 /// `"Display" <uri>;params` or `uri;params` (RFC 3261 §20.10, §25.1 name-addr / addr-spec).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NameAddr {
     /// Unquoted, unescaped display name.
     pub display: Option<String>,

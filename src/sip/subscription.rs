@@ -160,6 +160,9 @@ pub struct Refusal {
 pub struct Subscriptions {
     limits: Limits,
     subs: HashMap<Key, Subscription>,
+    /// Notifier dialogs that ended, kept until the owner has sent the final NOTIFY their
+    /// `Notify` action asks for and handled their `Ended` ([`Subscriptions::forget_ended`]).
+    ended: HashMap<Key, Subscription>,
     wheel: BTreeMap<(Instant, Key), ()>,
     out: VecDeque<Action>,
 }
@@ -195,6 +198,74 @@ impl Subscriptions {
         self.subs.get(key)
     }
 
+    /// One subscription, to build an in-dialog request or check an incoming one.
+    pub fn get_mut(&mut self, key: &Key) -> Option<&mut Subscription> {
+        self.subs.get_mut(key)
+    }
+
+    /// The dialog of a subscription, live or ended but not yet forgotten (for the final
+    /// NOTIFY).
+    pub fn dialog_mut(&mut self, key: &Key) -> Option<&mut Dialog> {
+        match self.subs.get_mut(key) {
+            Some(s) => Some(&mut s.dialog),
+            None => self.ended.get_mut(key).map(|s| &mut s.dialog),
+        }
+    }
+
+    /// Drops what an ended notifier dialog left behind.
+    pub fn forget_ended(&mut self, key: &Key) {
+        self.ended.remove(key);
+    }
+
+    /// Forgets a subscription without any action (the owner already did what ends it).
+    pub fn remove(&mut self, key: &Key) -> Option<Subscription> {
+        let s = self.subs.remove(key)?;
+        self.wheel.remove(&(s.expires_at, key.clone()));
+        Some(s)
+    }
+
+    /// Files a subscription as it was before a restart; its deadline (expiry for a notifier,
+    /// next refresh for a subscriber) is `sub.expires_at`.
+    pub fn restore(&mut self, sub: Subscription) -> Key {
+        let key: Key = (
+            sub.dialog.id.call_id.clone(),
+            sub.dialog.id.local_tag.clone(),
+            sub.event.clone(),
+        );
+        self.wheel.insert((sub.expires_at, key.clone()), ());
+        self.subs.insert(key.clone(), sub);
+        key
+    }
+
+    /// Notifier: the subscription's state changes (authorization given); no action.
+    pub fn set_state(&mut self, key: &Key, state: SubState) {
+        if let Some(s) = self.subs.get_mut(key) {
+            s.state = state;
+        }
+    }
+
+    /// Notifier: the `Subscription-State` a NOTIFY sent now carries (§4.2.2).
+    pub fn state_header(&self, now: Instant, key: &Key) -> Option<String> {
+        let s = self.subs.get(key)?;
+        Some(SubscriptionState::header(
+            &s.state,
+            s.expires_at.saturating_duration_since(now),
+        ))
+    }
+
+    /// Notifier: we end the subscription (authorization withdrawn, §4.2.2): a final NOTIFY
+    /// with `terminated;reason=…`, then it is forgotten.
+    pub fn terminate(&mut self, key: &Key, reason: &str) {
+        if self.subs.contains_key(key) {
+            self.notify(
+                key.clone(),
+                &SubState::Terminated(reason.into()),
+                Duration::ZERO,
+            );
+            self.end(key, reason);
+        }
+    }
+
     /// The next thing to do.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.out.pop_front()
@@ -224,6 +295,9 @@ impl Subscriptions {
     fn end(&mut self, key: &Key, reason: &str) {
         if let Some(s) = self.subs.remove(key) {
             self.wheel.remove(&(s.expires_at, key.clone()));
+            if s.role == Role::Notifier {
+                self.ended.insert(key.clone(), s);
+            }
             self.out.push_back(Action::Ended {
                 key: key.clone(),
                 reason: reason.to_string(),
@@ -383,7 +457,9 @@ impl Subscriptions {
                         &SubState::Terminated("timeout".into()),
                         Duration::ZERO,
                     );
-                    self.subs.remove(&key);
+                    if let Some(s) = self.subs.remove(&key) {
+                        self.ended.insert(key.clone(), s);
+                    }
                     self.out.push_back(Action::Ended {
                         key,
                         reason: "timeout".into(),

@@ -75,7 +75,7 @@ impl T {
                 } => o.connect.push((chat, addr)),
                 Output::MsrpConnect { .. } => {}
                 Output::MsrpClose { conn } => o.close.push(conn),
-                Output::Resolve { .. } => {}
+                Output::Resolve { .. } | Output::Store(_) => {}
             }
         }
         o

@@ -1,236 +1,381 @@
-//! Presence, RFC 8048 (which obsoletes RFC 7248): the mapping tables as pure functions.
-//! Table 1 (XMPP → SIP, §6): a `<presence/>` without type or with `unavailable` becomes one
-//! PIDF `<tuple/>` (`ID-` + the resource, `<basic/>`, `<show xmlns='jabber:client'/>` inside
-//! `<status/>`, priority as a qvalue, `<status/>` as `<note/>`). Table 2 (SIP → XMPP): each
-//! tuple with a `<basic/>` becomes one `<presence/>` (RPID activities stand in for a missing
-//! `<show/>`: away → away, vacation/holiday → xa, busy → dnd, as SylkServer reads them).
+//! Presence both ways, RFC 8048 (which obsoletes RFC 7248; the differences are noted where
+//! they matter). An XMPP presence *authorization* is long-lived; a SIP *subscription* is a
+//! notification dialog that must be refreshed (RFC 6665). The gateway keeps one to match the
+//! other:
 //!
-//! A building block for issue 13: the subscriptions (SUBSCRIBE/NOTIFY in both roles, the
-//! store) are not built yet, so nothing calls these.
+//! - [`x2s`] — an XMPP user watches a SIP contact (RFC 8048 §5.2): stox is the subscriber.
+//! - [`s2x`] — a SIP watcher watches an XMPP user (RFC 8048 §5.3): stox is the notifier.
+//! - [`mapping`] — Tables 1 and 2 (§6): `<presence/>` ⇄ PIDF tuples.
+//!
+//! The dialogs themselves (Expires, refresh, `Subscription-State`, expiry) are the RFC 6665
+//! machines of [`crate::sip::subscription`]; this table adds who is who, the cached presence
+//! that answers probes and refreshes, the limits, and the records a restart must not lose
+//! ([`Saved`], written by the store shell from [`super::Output::Store`]).
 
-use xmpp_parsers::jid::Jid;
-use xmpp_parsers::message::Lang;
-use xmpp_parsers::presence::{Presence, Priority, Show, Type};
+mod flows;
+pub mod mapping;
+mod s2x;
+mod x2s;
 
-use crate::body::pidf::{self, Basic, Pidf, Tuple};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant, SystemTime};
 
-/// A resource as a PIDF tuple id (`xs:ID`): `ID-` then the resource, bytes outside
-/// `[A-Za-z0-9._-]` hex-escaped as `_xx` (`_` itself included, so the mapping reverses).
-pub fn tuple_id(resource: &str) -> String {
-    let mut s = String::from("ID-");
-    for b in resource.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' {
-            s.push(char::from(b));
-        } else {
-            s.push_str(&format!("_{b:02x}"));
+use serde::{Deserialize, Serialize};
+use xmpp_parsers::jid::BareJid;
+use xmpp_parsers::presence::Presence;
+
+use crate::config::PresenceConfig;
+use crate::sip::dialog::Dialog;
+use crate::sip::subscription::{Key, Limits, Subscriptions};
+use crate::sip::transaction::TxId;
+use crate::sip::ua::Outgoing;
+
+/// Names one watch or watcher in the table (and in [`super::Owner::Presence`]).
+pub type PresenceId = u64;
+
+/// An XMPP user watching a SIP contact; stox holds the SIP subscription (subscriber role).
+#[derive(Debug)]
+pub struct Watch {
+    /// The XMPP user.
+    pub user: BareJid,
+    /// The SIP contact as a JID under the component domain.
+    pub contact: BareJid,
+    /// `subscribed` was sent to the user: the SIP side approved once (RFC 8048 §5.2.1).
+    pub authorized: bool,
+    /// The notification dialog, once a 2xx or a NOTIFY created it.
+    pub key: Option<Key>,
+    /// The SUBSCRIBE that starts a new dialog, while it is in flight.
+    pub sending: Option<(TxId, Outgoing)>,
+    /// The user unsubscribed; the `Expires: 0` SUBSCRIBE is on its way.
+    pub unsubscribing: bool,
+    /// The contact's available resources as the last NOTIFY told (answers probes).
+    pub seen: BTreeMap<String, Presence>,
+    /// When to try a new dialog after a passing failure.
+    pub retry_at: Option<Instant>,
+    /// The id of the user's `subscribe`, for the error that may answer it.
+    pub ask_id: Option<String>,
+}
+
+/// A SIP watcher of an XMPP user; stox is the notifier of its dialog.
+#[derive(Debug)]
+pub struct Watcher {
+    /// The XMPP user watched.
+    pub user: BareJid,
+    /// The SIP watcher as a JID under the component domain.
+    pub watcher: BareJid,
+    /// The subscription dialog.
+    pub key: Key,
+    /// The XMPP user said `subscribed` (the state is active).
+    pub approved: bool,
+    /// A NOTIFY in flight (one at a time keeps CSeq order and paces a slow watcher).
+    pub notifying: Option<TxId>,
+    /// Presence changed since the last NOTIFY.
+    pub dirty: bool,
+    /// When the last presence NOTIFY went out (rate control, RFC 6665 §4.2.2).
+    pub last_sent: Option<Instant>,
+    /// A deferred NOTIFY is due then.
+    pub next_at: Option<Instant>,
+}
+
+/// The XMPP user's presence as the XMPP server sent it to one SIP watcher's JID (so one
+/// watcher never sees what the server addressed to another: RFC 8048 §8 presence leaks).
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// Available resources.
+    pub available: BTreeMap<String, Presence>,
+    /// The last resource that went away, sent as a `closed` tuple.
+    pub last_closed: Option<Presence>,
+}
+
+/// What a SIP transaction of ours was for.
+#[derive(Debug)]
+pub enum PendingTx {
+    /// A SUBSCRIBE in a new dialog (its request builds the dialog from the 2xx).
+    Subscribe(PresenceId),
+    /// A refreshing SUBSCRIBE in the dialog.
+    Refresh(PresenceId),
+    /// `Expires: 0` in the dialog: the user unsubscribed.
+    Unsubscribe(PresenceId),
+    /// A NOTIFY to a SIP watcher.
+    Notify(PresenceId),
+    /// A NOTIFY that ends a dialog already forgotten.
+    Final,
+}
+
+/// A record the store keeps (JSON). Times are Unix seconds: instants do not survive.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Saved {
+    /// A [`Watch`].
+    Watch {
+        /// The XMPP user.
+        user: String,
+        /// The SIP contact's JID.
+        contact: String,
+        /// `subscribed` was sent.
+        authorized: bool,
+        /// The dialog, if one was up.
+        dialog: Option<Dialog>,
+    },
+    /// A [`Watcher`].
+    Watcher {
+        /// The XMPP user.
+        user: String,
+        /// The watcher's JID.
+        watcher: String,
+        /// The user approved.
+        approved: bool,
+        /// The dialog.
+        dialog: Dialog,
+        /// When it expires unless refreshed.
+        expires_unix: u64,
+    },
+}
+
+impl Saved {
+    /// The store key: one record per watch pair, one per watcher dialog.
+    pub fn key(&self) -> String {
+        match self {
+            Saved::Watch { user, contact, .. } => format!("watch:{user}|{contact}"),
+            Saved::Watcher { dialog, .. } => {
+                format!("watcher:{}|{}", dialog.id.call_id, dialog.id.local_tag)
+            }
         }
     }
-    s
 }
 
-/// The resource a tuple id names (the reverse of [`tuple_id`]; other ids are taken as they
-/// are, minus an `ID-` prefix).
-pub fn resource_of(id: &str) -> String {
-    let raw = id.strip_prefix("ID-").unwrap_or(id);
-    let mut out = Vec::with_capacity(raw.len());
-    let bytes = raw.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes.get(i), hex) {
-            (Some(b'_'), Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (Some(b), _) => {
-                out.push(*b);
-                i += 1;
-            }
-            (None, _) => break,
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// Every presence subscription, both directions.
+pub struct Presences {
+    /// `[presence]`.
+    pub cfg: PresenceConfig,
+    /// The RFC 6665 dialogs of both roles.
+    pub subs: Subscriptions,
+    next_id: PresenceId,
+    /// Watches by id.
+    pub watches: HashMap<PresenceId, Watch>,
+    /// (user, contact) → watch.
+    pub watch_of: HashMap<(BareJid, BareJid), PresenceId>,
+    /// Watchers by id.
+    pub watchers: HashMap<PresenceId, Watcher>,
+    /// (user, watcher) → its dialogs (a SIP user may watch from several devices).
+    pub watchers_of: HashMap<(BareJid, BareJid), Vec<PresenceId>>,
+    /// Subscription dialog → watch or watcher.
+    pub by_key: HashMap<Key, PresenceId>,
+    /// Our transactions.
+    pub txs: HashMap<TxId, PendingTx>,
+    /// Subscriptions per XMPP user, both directions.
+    pub per_user: HashMap<BareJid, usize>,
+    /// (user, watcher) → what the XMPP server sent the watcher's JID.
+    pub seen: HashMap<(BareJid, BareJid), Seen>,
+    /// Retries of watches and deferred NOTIFYs.
+    pub deadlines: BTreeSet<(Instant, PresenceId)>,
 }
 
-fn show_word(s: &Show) -> &'static str {
-    match s {
-        Show::Away => "away",
-        Show::Chat => "chat",
-        Show::Dnd => "dnd",
-        Show::Xa => "xa",
-    }
-}
-
-fn show_of(word: &str) -> Option<Show> {
-    match word.trim() {
-        "away" => Some(Show::Away),
-        "chat" => Some(Show::Chat),
-        "dnd" | "busy" => Some(Show::Dnd),
-        "xa" | "vacation" | "holiday" => Some(Show::Xa),
-        _ => None,
-    }
-}
-
-/// Table 1: an XMPP presence notification → its tuple; `None` for presence types that are
-/// not notifications (subscription management, probes, errors). `contact` is the SIP URI
-/// of the resource (a GRUU), if it should be given.
-pub fn presence_to_tuple(p: &Presence, contact: Option<String>) -> Option<Tuple> {
-    let basic = match p.type_ {
-        Type::None => Basic::Open,
-        Type::Unavailable => Basic::Closed,
-        _ => return None,
-    };
-    let resource = p
-        .from
-        .as_ref()
-        .and_then(|j| j.resource().map(|r| r.to_string()))
-        .unwrap_or_default();
-    Some(Tuple {
-        id: tuple_id(&resource),
-        basic: Some(basic),
-        show: p.show.as_ref().map(|s| show_word(s).to_string()),
-        priority: contact
-            .as_ref()
-            .and_then(|_| pidf::priority_to_qvalue(p.priority.0)),
-        contact,
-        notes: p
-            .statuses
-            .iter()
-            .map(|(lang, text)| (lang.0.clone(), text.clone()))
-            .collect(),
-    })
-}
-
-/// Table 2: a PIDF document from the SIP user `from` (bare) → one presence per tuple that
-/// says `open` or `closed` (tuples without `<basic/>` are unknown and skipped).
-pub fn pidf_to_presences(doc: &Pidf, from: &Jid, to: &Jid) -> Vec<Presence> {
-    let activity = doc.activities.iter().find_map(|a| show_of(a));
-    doc.tuples
-        .iter()
-        .filter_map(|t| {
-            let basic = t.basic?;
-            let mut p = Presence::new(match basic {
-                Basic::Open => Type::None,
-                Basic::Closed => Type::Unavailable,
-            });
-            let resource = resource_of(&t.id);
-            p.from = Some(match from.to_bare().with_resource_str(&resource) {
-                Ok(full) if !resource.is_empty() => Jid::from(full),
-                _ => from.clone(),
-            });
-            p.to = Some(to.clone());
-            if basic == Basic::Open {
-                p.show = t
-                    .show
-                    .as_deref()
-                    .and_then(show_of)
-                    .or_else(|| activity.clone());
-                if let Some(prio) = t.priority.as_deref().and_then(pidf::qvalue_to_priority) {
-                    p.priority = Priority(prio);
-                }
-            }
-            let notes = if t.notes.is_empty() {
-                &doc.notes
-            } else {
-                &t.notes
-            };
-            for (lang, text) in notes {
-                p.statuses.insert(Lang(lang.clone()), text.clone());
-            }
-            Some(p)
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::str::FromStr;
-
-    fn jid(s: &str) -> Jid {
-        Jid::from_str(s).unwrap()
-    }
-
-    /// The spec notes' X2S vector: dnd, a status in English, priority 5.
-    #[test]
-    fn table1_x2s() {
-        let mut p = Presence::new(Type::None);
-        p.from = Some(jid("juliet@example.com/yn0cl4bnw0yr3vym"));
-        p.show = Some(Show::Dnd);
-        p.statuses
-            .insert(Lang("en".into()), "In a meeting".to_string());
-        p.priority = Priority(5);
-        let t = presence_to_tuple(
-            &p,
-            Some("sip:juliet@example.com;gr=yn0cl4bnw0yr3vym".into()),
-        )
-        .unwrap();
-        let doc = Pidf {
-            entity: "pres:juliet@example.com".into(),
-            tuples: vec![t],
-            ..Default::default()
+impl Presences {
+    /// An empty table.
+    pub fn new(cfg: PresenceConfig) -> Self {
+        let limits = Limits {
+            min: cfg.min_expires_secs,
+            max: cfg.max_expires_secs,
+            default: cfg.subscribe_expires_secs,
         };
-        let body = doc.to_body();
-        assert!(body.contains("<tuple id='ID-yn0cl4bnw0yr3vym'>"), "{body}");
-        assert!(body.contains("<basic>open</basic>"), "{body}");
-        assert!(
-            body.contains("<show xmlns='jabber:client'>dnd</show>"),
-            "{body}"
-        );
-        assert!(
-            body.contains(
-                "<contact priority='0.039'>sip:juliet@example.com;gr=yn0cl4bnw0yr3vym</contact>"
-            ),
-            "{body}"
-        );
-        assert!(
-            body.contains("<note xml:lang='en'>In a meeting</note>"),
-            "{body}"
-        );
-        p.priority = Priority(-1);
-        let t = presence_to_tuple(&p, Some("sip:j@e".into())).unwrap();
-        assert_eq!(t.priority, None, "negative priorities are not mapped");
-        p.type_ = Type::Unavailable;
-        assert_eq!(
-            presence_to_tuple(&p, None).unwrap().basic,
-            Some(Basic::Closed)
-        );
-        p.type_ = Type::Subscribe;
-        assert!(presence_to_tuple(&p, None).is_none(), "not a notification");
-    }
-
-    /// The spec notes' S2X vectors: open + away, and closed.
-    #[test]
-    fn table2_s2x() {
-        let body = "<presence xmlns='urn:ietf:params:xml:ns:pidf' entity='pres:romeo@example.net'><tuple id='ID-dr4hcr0st3lup4c'><status><basic>open</basic><show xmlns='jabber:client'>away</show></status></tuple><tuple id='t2'><status/></tuple></presence>";
-        let doc = Pidf::parse(body.as_bytes()).unwrap();
-        let (romeo, juliet) = (jid("romeo@example.net"), jid("juliet@example.com"));
-        let ps = pidf_to_presences(&doc, &romeo, &juliet);
-        assert_eq!(ps.len(), 1, "the tuple without <basic/> is unknown");
-        assert_eq!(ps[0].from, Some(jid("romeo@example.net/dr4hcr0st3lup4c")));
-        assert_eq!(
-            (ps[0].type_.clone(), ps[0].show.clone()),
-            (Type::None, Some(Show::Away))
-        );
-        let closed = body.replace("<basic>open</basic>", "<basic>closed</basic>");
-        let ps = pidf_to_presences(&Pidf::parse(closed.as_bytes()).unwrap(), &romeo, &juliet);
-        assert_eq!(ps[0].type_, Type::Unavailable);
-    }
-
-    #[test]
-    fn tuple_ids_round_trip_and_rpid_fills_show() {
-        for r in ["balcony", "a b/c_d", "Été", ""] {
-            assert_eq!(resource_of(&tuple_id(r)), r);
+        Presences {
+            cfg,
+            subs: Subscriptions::new(limits),
+            next_id: 1,
+            watches: HashMap::new(),
+            watch_of: HashMap::new(),
+            watchers: HashMap::new(),
+            watchers_of: HashMap::new(),
+            by_key: HashMap::new(),
+            txs: HashMap::new(),
+            per_user: HashMap::new(),
+            seen: HashMap::new(),
+            deadlines: BTreeSet::new(),
         }
-        let body = "<presence xmlns='urn:ietf:params:xml:ns:pidf' xmlns:dm='urn:ietf:params:xml:ns:pidf:data-model' xmlns:rpid='urn:ietf:params:xml:ns:pidf:rpid' entity='pres:romeo@example.net'><tuple id='x'><status><basic>open</basic></status></tuple><dm:person id='p'><rpid:activities><rpid:busy/></rpid:activities></dm:person></presence>";
-        let ps = pidf_to_presences(
-            &Pidf::parse(body.as_bytes()).unwrap(),
-            &jid("romeo@example.net"),
-            &jid("juliet@example.com"),
-        );
-        assert_eq!(ps[0].show, Some(Show::Dnd));
     }
+
+    /// Subscriptions held, both directions.
+    pub fn len(&self) -> usize {
+        self.watches.len() + self.watchers.len()
+    }
+
+    /// None held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Why one more subscription for `user` would exceed a limit, if it would.
+    pub fn over_limit(&self, user: &BareJid) -> Option<String> {
+        if self.len() >= self.cfg.max_subscriptions {
+            return Some(format!(
+                "the gateway holds its limit of {} presence subscriptions (presence.max_subscriptions)",
+                self.cfg.max_subscriptions
+            ));
+        }
+        let n = self.per_user.get(user).copied().unwrap_or(0);
+        (n >= self.cfg.max_per_user).then(|| {
+            format!(
+                "{user} has its limit of {} presence subscriptions (presence.max_per_user)",
+                self.cfg.max_per_user
+            )
+        })
+    }
+
+    fn next_id(&mut self) -> PresenceId {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn count(&mut self, user: &BareJid, up: bool) {
+        let n = self.per_user.entry(user.clone()).or_insert(0);
+        if up {
+            *n += 1;
+        } else {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_user.remove(user);
+            }
+        }
+    }
+
+    /// Files a new watch.
+    pub fn add_watch(&mut self, user: BareJid, contact: BareJid, authorized: bool) -> PresenceId {
+        let id = self.next_id();
+        self.count(&user, true);
+        self.watch_of.insert((user.clone(), contact.clone()), id);
+        self.watches.insert(
+            id,
+            Watch {
+                user,
+                contact,
+                authorized,
+                key: None,
+                sending: None,
+                unsubscribing: false,
+                seen: BTreeMap::new(),
+                retry_at: None,
+                ask_id: None,
+            },
+        );
+        id
+    }
+
+    /// Forgets a watch (its dialog must already be gone from `subs`).
+    pub fn remove_watch(&mut self, id: PresenceId) -> Option<Watch> {
+        let w = self.watches.remove(&id)?;
+        self.count(&w.user, false);
+        self.watch_of.remove(&(w.user.clone(), w.contact.clone()));
+        if let Some(k) = &w.key {
+            self.by_key.remove(k);
+        }
+        if let Some(t) = w.retry_at {
+            self.deadlines.remove(&(t, id));
+        }
+        Some(w)
+    }
+
+    /// Files a new watcher with its dialog key.
+    pub fn add_watcher(&mut self, user: BareJid, watcher: BareJid, key: Key) -> PresenceId {
+        let id = self.next_id();
+        self.count(&user, true);
+        self.by_key.insert(key.clone(), id);
+        self.watchers_of
+            .entry((user.clone(), watcher.clone()))
+            .or_default()
+            .push(id);
+        self.watchers.insert(
+            id,
+            Watcher {
+                user,
+                watcher,
+                key,
+                approved: false,
+                notifying: None,
+                dirty: false,
+                last_sent: None,
+                next_at: None,
+            },
+        );
+        id
+    }
+
+    /// Forgets a watcher (its dialog must already be gone from `subs`).
+    pub fn remove_watcher(&mut self, id: PresenceId) -> Option<Watcher> {
+        let w = self.watchers.remove(&id)?;
+        self.count(&w.user, false);
+        self.by_key.remove(&w.key);
+        let pair = (w.user.clone(), w.watcher.clone());
+        if let Some(ids) = self.watchers_of.get_mut(&pair) {
+            ids.retain(|i| *i != id);
+            if ids.is_empty() {
+                self.watchers_of.remove(&pair);
+                self.seen.remove(&pair);
+            }
+        }
+        if let Some(t) = w.next_at {
+            self.deadlines.remove(&(t, id));
+        }
+        Some(w)
+    }
+
+    /// Arms (or moves) the deadline of a watch retry or a deferred NOTIFY.
+    pub fn arm(&mut self, id: PresenceId, at: Instant) {
+        let slot = if let Some(w) = self.watches.get_mut(&id) {
+            &mut w.retry_at
+        } else if let Some(w) = self.watchers.get_mut(&id) {
+            &mut w.next_at
+        } else {
+            return;
+        };
+        if let Some(old) = slot.replace(at) {
+            self.deadlines.remove(&(old, id));
+        }
+        self.deadlines.insert((at, id));
+    }
+
+    /// The deadlines due at `now`, removed.
+    pub fn due(&mut self, now: Instant) -> Vec<PresenceId> {
+        let mut ids = Vec::new();
+        while let Some(&(at, id)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(w) = self.watches.get_mut(&id) {
+                w.retry_at = None;
+            } else if let Some(w) = self.watchers.get_mut(&id) {
+                w.next_at = None;
+            }
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// When [`super::Core::handle_timeout`] is next due for presence.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let d = self.deadlines.first().map(|(t, _)| *t);
+        super::timers::soonest(d, self.subs.poll_timeout())
+    }
+}
+
+/// The wall clock as Unix seconds, when the runtime gave the core one.
+pub fn unix(wall: Option<SystemTime>) -> Option<u64> {
+    wall?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+/// The `Event` package of a SUBSCRIBE or NOTIFY (`presence;id=1` → `presence`).
+pub fn event_package(req: &crate::sip::message::Request) -> Option<String> {
+    let v = req.headers.get("Event")?;
+    let pkg = v.split(';').next()?.trim().to_ascii_lowercase();
+    (!pkg.is_empty()).then_some(pkg)
+}
+
+/// How long after `now` a deadline `secs` (Unix) away lies; zero when past.
+pub fn remaining(now_unix: u64, at_unix: u64) -> Duration {
+    Duration::from_secs(at_unix.saturating_sub(now_unix))
 }
