@@ -379,3 +379,6 @@ pub fn event_package(req: &crate::sip::message::Request) -> Option<String> {
 pub fn remaining(now_unix: u64, at_unix: u64) -> Duration {
     Duration::from_secs(at_unix.saturating_sub(now_unix))
 }
+
+#[cfg(test)]
+mod tests;

@@ -390,6 +390,7 @@ impl Core {
         let Some(w) = self.presence.watches.get(&id) else {
             return self.ua.reply(now, tx, req, 481, &[]);
         };
+        let mut created = false;
         let key = match (&w.key, &w.sending) {
             (Some(k), _) => k.clone(),
             (None, Some((_, out))) if out.call_id == req.call_id() => {
@@ -407,11 +408,13 @@ impl Core {
                 if let Some(w) = self.presence.watches.get_mut(&id) {
                     w.key = Some(key.clone());
                 }
+                created = true;
                 key
             }
             _ => return self.ua.reply(now, tx, req, 481, &[]),
         };
         if let Some(sub) = self.presence.subs.get_mut(&key)
+            && !created
             && let Err(e) = sub.dialog.on_request(req)
         {
             return self.ua.reply(now, tx, req, e.code(), &[]);
