@@ -20,6 +20,7 @@ use crate::store::StoreOp;
 impl Core {
     /// A presence stanza from the XMPP server (senders already checked).
     pub(in crate::gateway) fn on_presence_bridged(&mut self, now: Instant, p: &Presence) {
+        tracing::debug!(from = ?p.from.as_ref().map(|j| j.to_string()), to = ?p.to.as_ref().map(|j| j.to_string()), type_ = ?p.type_, "presence from XMPP");
         let to_contact = p.to.as_ref().is_some_and(|t| t.node().is_some());
         if !to_contact {
             return self.component_presence(p);

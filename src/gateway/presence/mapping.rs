@@ -62,6 +62,15 @@ fn show_word(s: &Show) -> &'static str {
     }
 }
 
+/// The RPID activity (RFC 4480) for a `<show/>`: away and xa → away, dnd → busy.
+pub fn rpid_activity(s: &Show) -> Option<&'static str> {
+    match s {
+        Show::Away | Show::Xa => Some("away"),
+        Show::Dnd => Some("busy"),
+        Show::Chat => None,
+    }
+}
+
 fn show_of(word: &str) -> Option<Show> {
     match word.trim() {
         "away" => Some(Show::Away),

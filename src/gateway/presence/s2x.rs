@@ -444,12 +444,12 @@ impl Core {
         let user = Jid::from(pair.0.clone());
         let entity = self.addresses.jid_to_sip(&user).ok()?.to_uri();
         let entity = format!("pres:{}", entity.trim_start_matches("sip:"));
+        // The available resources; when none is left, the one that went last, closed.
         let mut ps: Vec<&Presence> = seen.available.values().collect();
-        if let Some(c) = &seen.last_closed {
-            let r = c.from.as_ref().and_then(|f| f.resource());
-            if !r.is_some_and(|r| seen.available.contains_key(r.as_str())) {
-                ps.push(c);
-            }
+        if ps.is_empty()
+            && let Some(c) = &seen.last_closed
+        {
+            ps.push(c);
         }
         let mut tuples: Vec<_> = ps
             .into_iter()
@@ -471,10 +471,22 @@ impl Core {
                 t.basic = Some(Basic::Closed);
             }
         }
+        // SIP phones read RPID (RFC 4480), not `<show xmlns='jabber:client'/>`; note 7 of
+        // Table 1 says to include both. The most available resource decides.
+        let activity = if closed {
+            None
+        } else {
+            seen.available
+                .values()
+                .max_by_key(|p| p.priority.0)
+                .and_then(|p| p.show.as_ref())
+                .and_then(mapping::rpid_activity)
+        };
         Some(
             Pidf {
                 entity,
                 tuples,
+                activities: activity.into_iter().map(String::from).collect(),
                 ..Default::default()
             }
             .to_body(),

@@ -467,6 +467,7 @@ fn s2x_subscribe_approve_notify_reject() {
         "<show xmlns='jabber:client'>dnd</show>",
         "<contact priority='0.039'>sip:juliet@example.com;gr=yn0cl4bnw0yr3vym</contact>",
         "<note xml:lang='en'>In a meeting</note>",
+        "<rpid:activities><rpid:busy/></rpid:activities>",
     ] {
         assert!(n.contains(want), "{want} in {n}");
     }

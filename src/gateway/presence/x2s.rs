@@ -367,6 +367,11 @@ impl Core {
             self.emit(presence(PresenceType::Unsubscribed, c, u));
             return self.x2s_forget(id);
         }
+        if !fresh {
+            // A refresh the notifier will not take (a 500 for its CSeq, a 5xx): a new
+            // dialog now; if that fails too, the retry below paces it.
+            return self.x2s_subscribe_new(now, id, self.presence.cfg.subscribe_expires_secs);
+        }
         self.x2s_gone_for_now(now, id, None);
     }
 
