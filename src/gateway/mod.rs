@@ -323,5 +323,7 @@ impl Core {
 }
 
 #[cfg(test)]
+pub(crate) mod harness;
+#[cfg(test)]
 #[path = "core_tests.rs"]
 mod tests;

@@ -1,121 +1,15 @@
 //! RFC 7573 flows through the sans-IO core: SIP text in, SIP/MSRP/XMPP out, time as input.
 //! The flows follow the RFC's figures (F1–F16 XMPP-initiated, F17–F32 SIP-initiated).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use xmpp_parsers::minidom::Element;
-use xmpp_parsers::stanza::Stanza;
-
-use std::net::SocketAddr;
-
-use crate::config::Config;
-use crate::gateway::{ChatId, Core, CoreConfig, Input, Output, Owner};
-use crate::msrp::codec::parse as msrp_parse;
+use crate::gateway::{Input, Owner};
 use crate::msrp::io::MsrpEvent;
-use crate::sip::Transport;
-use crate::sip::io::SipIn;
 use crate::sip::message::{Message as SipMessage, Response, parse as sip_parse};
-use crate::sip::transaction::Dest;
 
-const NS: &str = "xmlns='jabber:component:accept'";
+use crate::gateway::harness::NS;
 
-#[derive(Debug, Default)]
-struct Out {
-    sip: Vec<String>,
-    xmpp: Vec<String>,
-    msrp: Vec<(u64, String)>,
-    connect: Vec<(ChatId, SocketAddr)>,
-    close: Vec<u64>,
-}
-
-struct T {
-    core: Core,
-    now: Instant,
-}
-
-fn config(extra: &str) -> Config {
-    let toml = format!(
-        "[xmpp]\ncomponent = \"sip.example.com\"\nsecret = \"x\"\ndomains = [\"example.com\"]\n[sip]\ndomain = \"example.net\"\nlisten = [\"udp:127.0.0.1:5070\"]\noutbound_proxy = \"sip:127.0.0.1:5060\"\n[msrp]\nlisten = \"127.0.0.1:2855\"\n{extra}"
-    );
-    Config::parse(&toml).unwrap()
-}
-
-impl T {
-    fn new(extra: &str) -> T {
-        T::with(extra, |c| c)
-    }
-
-    /// A core whose configuration is adjusted after loading (as the runtime does once the
-    /// sockets are bound).
-    fn with(extra: &str, adjust: impl FnOnce(CoreConfig) -> CoreConfig) -> T {
-        let cfg = config(extra);
-        let mut t = T {
-            core: Core::new(adjust(CoreConfig::from_config(&cfg)).seed([7; 32])),
-            now: Instant::now(),
-        };
-        t.input(Input::LinkUp);
-        t
-    }
-
-    fn collect(&mut self) -> Out {
-        let mut o = Out::default();
-        while let Some(out) = self.core.poll_output() {
-            match out {
-                Output::Sip { bytes, .. } => o.sip.push(String::from_utf8_lossy(&bytes).into()),
-                Output::Stanza(s) | Output::TrackedStanza(_, s) => {
-                    o.xmpp.push(String::from(&Element::from(s)))
-                }
-                Output::Msrp { conn, bytes } => {
-                    o.msrp.push((conn, String::from_utf8_lossy(&bytes).into()))
-                }
-                Output::MsrpConnect {
-                    owner: Owner::Chat(chat),
-                    addr,
-                    ..
-                } => o.connect.push((chat, addr)),
-                Output::MsrpConnect { .. } => {}
-                Output::MsrpClose { conn } => o.close.push(conn),
-                Output::Resolve { .. } | Output::Store(_) => {}
-            }
-        }
-        o
-    }
-
-    fn input(&mut self, i: Input) -> Out {
-        self.core.handle_input(self.now, i);
-        self.collect()
-    }
-
-    fn sip(&mut self, text: &str) -> Out {
-        let from = Dest {
-            transport: Transport::Udp,
-            addr: "127.0.0.1:5060".parse().unwrap(),
-        };
-        self.input(Input::Sip(SipIn {
-            bytes: text
-                .replace("\r\n", "\n")
-                .replace('\n', "\r\n")
-                .into_bytes(),
-            from,
-        }))
-    }
-
-    fn xmpp(&mut self, xml: &str) -> Out {
-        let el: Element = xml.parse().unwrap();
-        self.input(Input::Stanza(Stanza::try_from(el).unwrap()))
-    }
-
-    fn msrp(&mut self, conn: u64, bytes: &str) -> Out {
-        let (frame, _) = msrp_parse(bytes.as_bytes(), 1 << 20).unwrap().unwrap();
-        self.input(Input::Msrp(MsrpEvent::Frame { conn, frame }))
-    }
-
-    fn advance(&mut self, d: Duration) -> Out {
-        self.now += d;
-        self.core.handle_timeout(self.now);
-        self.collect()
-    }
-}
+use crate::gateway::harness::{Out, T};
 
 /// A response to one of our requests, as the peer would send it.
 fn reply(req: &str, code: u16, headers: &[(&str, &str)], body: &str) -> String {

@@ -3,97 +3,21 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use xmpp_parsers::minidom::Element;
-use xmpp_parsers::stanza::Stanza;
-
-use crate::config::Config;
-use crate::gateway::{Core, CoreConfig, Input, Output};
-use crate::sip::io::SipIn;
+use crate::gateway::Input;
 use crate::sip::message::{Message, Response, parse};
-use crate::sip::transaction::Dest;
 use crate::store::StoreOp;
 
-const NS: &str = "xmlns='jabber:component:accept'";
+use crate::gateway::harness::{NS, Out, T};
 
-#[derive(Default, Debug)]
-struct Out {
-    sip: Vec<String>,
-    xmpp: Vec<String>,
-    store: Vec<StoreOp>,
-}
-
-struct T {
-    core: Core,
-    now: Instant,
-}
-
-fn cfg(extra: &str) -> CoreConfig {
-    let toml = format!(
-        "[xmpp]\ncomponent = \"sip.example.com\"\nsecret = \"x\"\ndomains = [\"example.com\"]\n[sip]\ndomain = \"example.net\"\noutbound_proxy = \"sip:127.0.0.1:5060\"\n{extra}"
-    );
-    let cfg = Config::parse(&toml).unwrap();
-    let now = Instant::now();
-    CoreConfig::from_config(&cfg)
-        .outbound_proxy(crate::sip::ua::proxy_dest("sip:127.0.0.1:5060"))
-        .wall_clock(
-            now,
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-        )
-        .seed([3; 32])
-}
-
-impl T {
-    fn new(extra: &str) -> T {
-        let mut t = T {
-            core: Core::new(cfg(extra)),
-            now: Instant::now(),
-        };
-        t.input(Input::LinkUp);
-        t
-    }
-
-    fn collect(&mut self) -> Out {
-        let mut o = Out::default();
-        while let Some(out) = self.core.poll_output() {
-            match out {
-                Output::Sip { bytes, .. } => o.sip.push(String::from_utf8_lossy(&bytes).into()),
-                Output::Stanza(s) | Output::TrackedStanza(_, s) => {
-                    o.xmpp.push(String::from(&Element::from(s)))
-                }
-                Output::Store(op) => o.store.push(op),
-                _ => {}
-            }
-        }
-        o
-    }
-
-    fn input(&mut self, i: Input) -> Out {
-        self.core.handle_input(self.now, i);
-        self.collect()
-    }
-
-    fn xmpp(&mut self, xml: &str) -> Out {
-        let el: Element = xml.parse().unwrap();
-        self.input(Input::Stanza(Stanza::try_from(el).unwrap()))
-    }
-
-    fn sip(&mut self, text: &str) -> Out {
-        let from = Dest {
-            transport: crate::sip::Transport::Udp,
-            addr: "127.0.0.1:5060".parse().unwrap(),
-        };
-        let bytes = text
-            .replace("\r\n", "\n")
-            .replace('\n', "\r\n")
-            .into_bytes();
-        self.input(Input::Sip(SipIn { bytes, from }))
-    }
-
-    fn advance(&mut self, d: Duration) -> Out {
-        self.now += d;
-        self.core.handle_timeout(self.now);
-        self.collect()
-    }
+/// The harness's core with the proxy resolved (as the runtime does) and a wall clock.
+fn gateway(extra: &str) -> T {
+    T::with(extra, |c| {
+        c.outbound_proxy(crate::sip::ua::proxy_dest("sip:127.0.0.1:5060"))
+            .wall_clock(
+                Instant::now(),
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            )
+    })
 }
 
 fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
@@ -174,7 +98,7 @@ fn subscribe_out(t: &mut T) -> String {
 /// stanza; the active NOTIFY gives `subscribed` then the tuple's presence.
 #[test]
 fn x2s_subscribe_then_active_notify() {
-    let mut t = T::new("");
+    let mut t = gateway("");
     let sub = subscribe_out(&mut t);
     assert!(
         sub.starts_with("SUBSCRIBE sip:romeo@example.net SIP/2.0"),
@@ -280,7 +204,7 @@ fn x2s_subscribe_then_active_notify() {
 /// RFC 6665 §4.1.2.4: the NOTIFY may arrive before the 2xx; it creates the dialog.
 #[test]
 fn x2s_notify_before_the_2xx() {
-    let mut t = T::new("");
+    let mut t = gateway("");
     let sub = subscribe_out(&mut t);
     let o = t.sip(&notify(&sub, 1, "active;expires=3600", PIDF_AWAY));
     assert!(o.sip[0].starts_with("SIP/2.0 200"), "{:?}", o.sip);
@@ -293,7 +217,7 @@ fn x2s_notify_before_the_2xx() {
 /// dialog and no stanza; 403 → `unsubscribed`.
 #[test]
 fn x2s_refresh_481_and_403() {
-    let mut t = T::new("");
+    let mut t = gateway("");
     let sub = subscribe_out(&mut t);
     t.sip(&reply(&sub, 200, &[("Expires", "600")]));
     t.sip(&notify(&sub, 1, "active;expires=600", PIDF_AWAY));
@@ -348,7 +272,7 @@ fn x2s_refresh_481_and_403() {
 /// RFC 7247 Table 3 for a refused subscription; `terminated;reason=rejected` → unsubscribed.
 #[test]
 fn x2s_errors_and_rejection() {
-    let mut t = T::new("[presence]\npidf_max_bytes = 1000\n");
+    let mut t = gateway("[presence]\npidf_max_bytes = 1000\n");
     let sub = subscribe_out(&mut t);
     let o = t.sip(&reply(&sub, 404, &[]));
     assert!(
@@ -401,7 +325,7 @@ fn sip_subscribe(call_id: &str, cseq: u32, expires: Option<u32>, to_tag: Option<
 /// body); presence → NOTIFY with the Table 1 vector; `unsubscribed` → terminated;rejected.
 #[test]
 fn s2x_subscribe_approve_notify_reject() {
-    let mut t = T::new(
+    let mut t = gateway(
         "notify_interval_ms = 0\n"
             .replace("notify", "[presence]\nnotify")
             .as_str(),
@@ -500,7 +424,7 @@ fn s2x_subscribe_approve_notify_reject() {
 /// §5.3.2: a refresh is answered with a NOTIFY and is not a new `subscribe`.
 #[test]
 fn s2x_refresh_and_unsubscribe() {
-    let mut t = T::new("[presence]\nnotify_interval_ms = 0\n");
+    let mut t = gateway("[presence]\nnotify_interval_ms = 0\n");
     let o = t.sip(&sip_subscribe("w2", 1, Some(600), None));
     let tag = tag_of(
         header(
@@ -554,7 +478,7 @@ fn s2x_refresh_and_unsubscribe() {
 /// Expires (423), the limits (503 + Retry-After).
 #[test]
 fn s2x_refusals_and_limits() {
-    let mut t = T::new("[presence]\nmax_per_user = 1\n");
+    let mut t = gateway("[presence]\nmax_per_user = 1\n");
     let o = t.sip(&sip_subscribe("a", 1, None, None).replace("Event: presence", "Event: dialog"));
     assert!(
         o.sip[0].starts_with("SIP/2.0 489")
@@ -590,7 +514,7 @@ fn s2x_refusals_and_limits() {
 /// RFC 6665 §4.2.2 rate control: changes within the interval are merged into one NOTIFY.
 #[test]
 fn s2x_notifies_are_paced() {
-    let mut t = T::new("[presence]\nnotify_interval_ms = 1000\n");
+    let mut t = gateway("[presence]\nnotify_interval_ms = 1000\n");
     let o = t.sip(&sip_subscribe("p", 1, None, None));
     t.sip(&reply(
         o.sip.iter().find(|s| s.starts_with("NOTIFY")).unwrap(),
@@ -620,7 +544,7 @@ fn s2x_notifies_are_paced() {
 /// at once, and nobody is asked to approve again.
 #[test]
 fn subscriptions_survive_a_restart() {
-    let mut t = T::new("");
+    let mut t = gateway("");
     let sub = subscribe_out(&mut t);
     t.sip(&reply(
         &sub,
@@ -659,7 +583,7 @@ fn subscriptions_survive_a_restart() {
     assert_eq!(saved.len(), 2, "{saved:?}");
 
     // kill -9; a new core is fed what the store kept.
-    let mut t = T::new("");
+    let mut t = gateway("");
     let o = t.input(Input::Restored(saved.into_iter().collect()));
     assert!(
         o.xmpp.iter().all(|x| !x.contains("type='subscribe'")),
@@ -702,7 +626,7 @@ fn subscriptions_survive_a_restart() {
 /// The component's own presence carries XEP-0115 caps whose `ver` its disco#info confirms.
 #[test]
 fn component_presence_and_caps() {
-    let mut t = T::new("");
+    let mut t = gateway("");
     let o = t.xmpp(&format!(
         "<presence {NS} type='probe' from='juliet@example.com/b' to='sip.example.com'/>"
     ));
