@@ -18,7 +18,7 @@ use serde::Deserialize;
 mod presence;
 pub use crate::msrp::session::FailureReport;
 pub use crate::sip::Transport;
-pub use presence::{PresenceConfig, StoreConfig};
+pub use presence::{MetricsConfig, PresenceConfig, StoreConfig};
 
 /// Root of the configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +49,9 @@ pub struct Config {
     #[serde(default)]
     /// `[store]`: where state that survives restarts lives.
     pub store: StoreConfig,
+    #[serde(default)]
+    /// `[metrics]`: `/metrics` and `/health`.
+    pub metrics: MetricsConfig,
 }
 
 /// Page-mode IM choices (RFC 7572).
@@ -700,6 +703,15 @@ impl Config {
             );
         }
 
+        if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<SocketAddr>().is_err() {
+            bad(
+                "metrics.listen",
+                format!(
+                    "'{}' is not ip:port (e.g. 127.0.0.1:9870); empty turns the endpoint off",
+                    self.metrics.listen
+                ),
+            );
+        }
         let pr = &self.presence;
         if pr.min_expires_secs == 0 || pr.min_expires_secs > pr.max_expires_secs {
             bad(

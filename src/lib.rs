@@ -46,6 +46,7 @@ pub mod body;
 pub mod config;
 pub mod gateway;
 pub mod msrp;
+pub mod ops;
 pub mod runtime;
 pub mod sip;
 pub mod store;

@@ -56,6 +56,8 @@ struct Shells {
     link_task: tokio::task::JoinHandle<()>,
     link_rx: mpsc::Receiver<LinkEvent>,
     store: crate::store::StoreHandle,
+    ops: crate::ops::OpsState,
+    queue: usize,
 }
 
 /// Binds SIP first (a port we cannot bind is a configuration error, reported before
@@ -129,6 +131,18 @@ async fn bind(
         _ => None,
     };
 
+    // /metrics and /health: bound now (a port in use is a configuration error), served
+    // until stop.
+    let ops = crate::ops::OpsState::new();
+    ops.set_health(|h| h.sip_bound = true);
+    if !cfg.metrics.listen.is_empty() {
+        let listener = tokio::net::TcpListener::bind(&cfg.metrics.listen)
+            .await
+            .with_context(|| format!("metrics.listen {}", cfg.metrics.listen))?;
+        tracing::info!(addr = %cfg.metrics.listen, "metrics and health listening");
+        tokio::spawn(crate::ops::serve(listener, ops.clone(), stop_rx.clone()));
+    }
+
     let (dns_tx, dns_rx) = mpsc::channel(256);
     let (conn_tx, conn_rx) = mpsc::channel(1024);
     let (link_tx, link_rx) = mpsc::channel(1024);
@@ -153,6 +167,8 @@ async fn bind(
         link_task,
         link_rx,
         store,
+        ops,
+        queue: cfg.limits.xmpp_queue,
     };
     Ok((shells, core_cfg))
 }
@@ -162,27 +178,46 @@ async fn bind(
 async fn run_loop(mut core: Core, io: &mut Shells, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     let epoch = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         let deadline = core.poll_timeout().map(|d| coalesce(epoch, d));
         tokio::select! {
             ev = io.link_rx.recv() => {
                 let Some(ev) = ev else { break };
                 let input = match ev {
-                    LinkEvent::Up => Input::LinkUp,
+                    LinkEvent::Up => {
+                        io.ops.set_health(|h| h.link_up = true);
+                        Input::LinkUp
+                    }
                     LinkEvent::Down(reason) => {
                         tracing::debug!(%reason, "link down");
+                        io.ops.set_health(|h| {
+                            h.link_up = false;
+                            h.link_reason = reason;
+                        });
                         Input::LinkDown
                     }
                     LinkEvent::Stanza(s) => Input::Stanza(s),
                     LinkEvent::Invalid(bad) => Input::InvalidStanza(bad),
                 };
-                core.handle_input(Instant::now(), input);
+                let t = Instant::now();
+                core.handle_input(t, input);
+                if drain(&mut core, io).sip > 0 {
+                    latency(io, "xmpp_to_sip", t);
+                }
+                continue;
             }
             ev = io.sip_rx.recv() => match ev {
                 None => break,
                 Some(SipEvent::In(m)) => {
                     tracing::trace!(target: "stox::sip::wire", from = %m.from.addr, transport = m.from.transport.as_str(), "recv\n{}", String::from_utf8_lossy(&m.bytes));
-                    core.handle_input(Instant::now(), Input::Sip(m));
+                    let t = Instant::now();
+                    core.handle_input(t, Input::Sip(m));
+                    if drain(&mut core, io).stanzas > 0 {
+                        latency(io, "sip_to_xmpp", t);
+                    }
+                    continue;
                 }
                 Some(SipEvent::Unreachable { to, reason }) => {
                     core.handle_input(Instant::now(), Input::SipUnreachable { to, reason });
@@ -201,6 +236,12 @@ async fn run_loop(mut core: Core, io: &mut Shells, shutdown: impl Future<Output 
                 core.handle_input(Instant::now(), Input::MsrpConnected { owner, result });
             }
             _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
+            _ = tick.tick() => {
+                let depth = io.queue.saturating_sub(io.link.capacity());
+                if let Ok(mut e) = io.ops.exporter.lock() {
+                    e.update(core.metrics(), core.gauges(), core.link_up(), depth, io.msrp.connections());
+                }
+            }
             _ = &mut shutdown => {
                 tracing::info!("shutting down");
                 break;
@@ -241,8 +282,23 @@ fn resolve(resolver: &Arc<Resolver>, tx: &DnsReply, id: LookupId, lookup: Lookup
     });
 }
 
+/// One latency sample: from `since` (the input's arrival) to now.
+fn latency(io: &Shells, path: &'static str, since: Instant) {
+    if let Ok(e) = io.ops.exporter.lock() {
+        crate::ops::metrics::observe(&e.latency, path, since.elapsed().as_secs_f64());
+    }
+}
+
+/// What one drain handed to the shells.
+#[derive(Default)]
+struct Drained {
+    stanzas: usize,
+    sip: usize,
+}
+
 /// After every input, drain the core's outputs (the str0m contract).
-fn drain(core: &mut Core, io: &Shells) {
+fn drain(core: &mut Core, io: &Shells) -> Drained {
+    let mut n = Drained::default();
     let Shells {
         link,
         sip,
@@ -257,16 +313,19 @@ fn drain(core: &mut Core, io: &Shells) {
     while let Some(out) = core.poll_output() {
         match out {
             Output::Stanza(s) => {
+                n.stanzas += 1;
                 if let Err(s) = link.try_send(s) {
                     core.handle_input(Instant::now(), Input::StanzaNotQueued(s));
                 }
             }
             Output::TrackedStanza(ticket, s) => {
+                n.stanzas += 1;
                 let result = link.try_send(s).map_err(Box::new);
                 core.handle_input(Instant::now(), Input::Queued(ticket, result));
             }
             Output::Resolve { id, lookup } => resolve(resolver, dns, id, lookup),
             Output::Sip { to, bytes } => {
+                n.sip += 1;
                 tracing::trace!(target: "stox::sip::wire", to = %to.addr, transport = to.transport.as_str(), "send\n{}", String::from_utf8_lossy(&bytes));
                 sip.send(to, bytes)
             }
@@ -296,6 +355,7 @@ fn drain(core: &mut Core, io: &Shells) {
             Output::Store(op) => store.send(op),
         }
     }
+    n
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -10,7 +10,7 @@ need_prosody
 STOX=${STOX_BIN:-$STOX_ROOT/target/debug/stox}
 [ -x "$STOX" ] || (cd "$STOX_ROOT" && cargo build -q)
 dir=$(mktemp -d /tmp/stox-e2e-component.XXXXXX)
-c2s=$(free_port); comp=$(free_port)
+c2s=$(free_port); comp=$(free_port); mport=$(free_port)
 secret="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 stox_pid=""
 cleanup() {
@@ -37,6 +37,8 @@ domain = "example.net"
 listen = ["udp:127.0.0.1:0"]
 # a proxy that refuses at once: messages to SIP users come back as errors quickly
 outbound_proxy = "sip:127.0.0.1:9;transport=tcp"
+[metrics]
+listen = "127.0.0.1:$mport"
 TOML
 STOX__XMPP__SECRET="$secret" "$STOX" --config "$dir/stox.toml" --check
 # No [store] in the file: the default location (here under XDG_STATE_HOME) is created.
@@ -49,9 +51,23 @@ log "waiting for the component link"
 client wait >/dev/null
 log "checks through Prosody"
 client check
+# /health and /metrics (Prometheus text format) while the link is up.
+code=$(curl -s -o "$dir/health.txt" -w '%{http_code}' "http://127.0.0.1:$mport/health")
+[ "$code" = 200 ] || { log "/health said $code: $(cat "$dir/health.txt")"; exit 1; }
+sleep 1.2
+curl -s "http://127.0.0.1:$mport/metrics" > "$dir/metrics.txt"
+for m in 'stox_xmpp_link_up 1' 'stox_stanzas_total{direction="in"}' 'stox_messages_total{direction="xmpp_to_sip",kind="page",outcome="errored"' \
+         'stox_sip_transactions ' 'stox_processing_seconds_bucket{' '# TYPE stox_chat_sessions gauge'; do
+  grep -qF "$m" "$dir/metrics.txt" || { log "/metrics lacks: $m"; cat "$dir/metrics.txt" >&2; exit 1; }
+done
+log "/health 200 and /metrics as expected"
 
 log "restarting Prosody"
 prosody_stop "$dir"
+sleep 0.5
+code=$(curl -s -o "$dir/health.txt" -w '%{http_code}' "http://127.0.0.1:$mport/health")
+[ "$code" = 503 ] && grep -q "link is down" "$dir/health.txt" || { log "/health with Prosody down said $code: $(cat "$dir/health.txt")"; exit 1; }
+log "/health 503 while Prosody is down: $(head -1 "$dir/health.txt")"
 t0=$(date +%s.%N)
 prosody_start "$dir"
 wait_port "$c2s"

@@ -32,6 +32,8 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" -addext 
 cat > "$dir/stox.toml" <<TOML
 [store]
 path = "$dir/stox.sqlite"
+[metrics]
+listen = ""
 [xmpp]
 component = "sip.example.com"
 server = "127.0.0.1:$comp"

@@ -75,6 +75,7 @@ prosody_register() {
 # stox_xmpp_toml COMPONENT_PORT: the [xmpp] section every test and bench config shares.
 stox_xmpp_toml() {
   printf '[store]\npath = "%s/stox.sqlite"\n' "$dir"
+  printf '[metrics]\nlisten = "127.0.0.1:%s"\n' "${METRICS_PORT:=$(free_port)}"
   printf '[xmpp]\ncomponent = "sip.example.com"\nserver = "127.0.0.1:%s"\ndomains = ["example.com"]\n' "$1"
 }
 

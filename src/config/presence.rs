@@ -1,5 +1,5 @@
 //! `[presence]` and `[store]`: presence subscriptions (RFC 8048) and where the ones that must
-//! survive a restart are kept.
+//! survive a restart are kept; `[metrics]`: the Prometheus endpoint.
 
 use std::path::PathBuf;
 
@@ -125,4 +125,25 @@ impl StoreConfig {
     pub fn in_memory(&self) -> bool {
         self.path.as_deref() == Some(std::path::Path::new(":memory:"))
     }
+}
+
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `ip:port` of `/metrics` and `/health`; empty turns both off.
+    #[serde(default = "default_metrics_listen")]
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: default_metrics_listen(),
+        }
+    }
+}
+
+fn default_metrics_listen() -> String {
+    "127.0.0.1:9870".into()
 }

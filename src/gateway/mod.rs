@@ -143,6 +143,21 @@ pub enum Output {
     Store(crate::store::StoreOp),
 }
 
+/// Live counts read by the exporter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    /// RFC 7573 sessions.
+    pub chat_sessions: usize,
+    /// XMPP users watching SIP contacts.
+    pub presence_watches: usize,
+    /// SIP watchers of XMPP users.
+    pub presence_watchers: usize,
+    /// Live SIP transactions.
+    pub sip_transactions: usize,
+    /// SIP retransmissions since start (a counter).
+    pub sip_retransmissions: u64,
+}
+
 /// The gateway core.
 pub struct Core {
     cfg: CoreConfig,
@@ -187,6 +202,17 @@ impl Core {
     /// The counters.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// What is live now, for gauges.
+    pub fn gauges(&self) -> Gauges {
+        Gauges {
+            chat_sessions: self.chats.len(),
+            presence_watches: self.presence.watches.len(),
+            presence_watchers: self.presence.watchers.len(),
+            sip_transactions: self.ua.transactions(),
+            sip_retransmissions: self.ua.retransmissions(),
+        }
     }
 
     /// Whether the component link is up.

@@ -15,6 +15,7 @@
 //! stanza becomes a failed IMDN when the sender asked for negative delivery reports, else it
 //! is logged against its Call-ID.
 
+use crate::gateway::metrics::{S2X, X2S, condition};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -194,6 +195,7 @@ impl Core {
             Ok(None) => return self.send_extra(now, &m),
             Err(e) => {
                 self.metrics.xmpp_messages_failed += 1;
+                self.metrics.errored(X2S, "page", condition(&e));
                 return self.bounce(&m, e);
             }
         };
@@ -376,6 +378,7 @@ impl Core {
         let Some(Pending::Text { m, receipt, .. }) = self.pages.x2s.remove(&tx) else {
             return;
         };
+        self.metrics.message(X2S, "page", "delivered", "");
         // A 200 from a peer that sends no IMDNs is the best word on delivery there is;
         // 202 means stored, not delivered (RFC 3428 §7).
         let (Some(sender), Some(recipient), Some(id)) = (&m.from, &m.to, &m.id) else {
@@ -454,6 +457,7 @@ impl Core {
                     return;
                 };
                 self.metrics.xmpp_messages_failed += 1;
+                self.metrics.errored(X2S, "page", format!("sip_{code}"));
                 let err = errors::sip_to_xmpp(code, reason, contact);
                 self.emit(stanza::error_message(
                     recipient, sender, m.id, m.thread, err,
@@ -473,6 +477,7 @@ impl Core {
             Ok(i) => i,
             Err(r) => {
                 self.metrics.sip_messages_refused += 1;
+                self.metrics.errored(S2X, "page", format!("sip_{}", r.code));
                 return self.refuse(now, tx, &req, r);
             }
         };
@@ -594,6 +599,7 @@ impl Core {
         match result {
             Ok(()) => {
                 self.metrics.sip_messages_in += 1;
+                self.metrics.message(S2X, "page", "delivered", "");
                 let delivered = &mut self.pages.delivered;
                 if delivered.len() >= MEMORY {
                     delivered.clear();
@@ -604,6 +610,7 @@ impl Core {
             Err(_) => {
                 self.metrics.not_queued += 1;
                 self.metrics.sip_messages_refused += 1;
+                self.metrics.errored(S2X, "page", "sip_503");
                 let tag = self.ua.new_tag();
                 let mut resp = Response::to_request(
                     &req,

@@ -47,6 +47,8 @@ impl Core {
         }
         if !self.sender_allowed(m.from.as_ref()) {
             self.metrics.xmpp_messages_failed += 1;
+            self.metrics
+                .errored(super::metrics::X2S, "page", "forbidden");
             let err = stanza::error(
                 DefinedCondition::Forbidden,
                 "only users of this deployment's XMPP domains may use this gateway",

@@ -169,6 +169,7 @@ pub struct TransactionLayer {
     acks: HashMap<(String, u32), TxId>,
     wheel: BTreeMap<(Instant, TxId, TimerKind), ()>,
     out: VecDeque<TxOutput>,
+    retransmissions: u64,
 }
 
 fn sent_by_key(via: &Via) -> String {
@@ -212,7 +213,13 @@ impl TransactionLayer {
             acks: HashMap::new(),
             wheel: BTreeMap::new(),
             out: VecDeque::new(),
+            retransmissions: 0,
         }
+    }
+
+    /// Requests and responses sent again by timer (A, E, G, 2xx), since start.
+    pub fn retransmissions(&self) -> u64 {
+        self.retransmissions
     }
 
     /// The timer values.
@@ -635,6 +642,7 @@ impl TransactionLayer {
                 tx.interval = next;
                 let (dest, bytes) = (tx.dest, tx.bytes.clone());
                 if let Some(b) = bytes {
+                    self.retransmissions += 1;
                     self.send(dest, b);
                 }
                 self.arm(id, TimerKind::Retransmit, now + wait);
@@ -644,6 +652,7 @@ impl TransactionLayer {
                 tx.interval = (tx.interval * 2).min(t.t2);
                 let (dest, bytes, wait) = (tx.dest, tx.bytes.clone(), tx.interval);
                 if let Some(b) = bytes {
+                    self.retransmissions += 1;
                     self.send(dest, b);
                 }
                 self.arm(id, TimerKind::Retransmit, now + wait);

@@ -369,6 +369,11 @@ impl UserAgent {
         self.tl.len()
     }
 
+    /// Retransmissions since start (the transaction layer's timers).
+    pub fn retransmissions(&self) -> u64 {
+        self.tl.retransmissions()
+    }
+
     /// The next event.
     pub fn poll_event(&mut self) -> Option<UaEvent> {
         self.events.pop_front()

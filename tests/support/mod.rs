@@ -56,6 +56,9 @@ dns_servers = ["127.0.0.1"]
     if !extra.contains("[msrp]") {
         cfg.msrp.listen = "127.0.0.1:0".into();
     }
+    if !extra.contains("[metrics]") {
+        cfg.metrics.listen = String::new();
+    }
     if !extra.contains("[store]") {
         cfg.store.path = Some(":memory:".into());
     }

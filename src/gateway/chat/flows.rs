@@ -16,6 +16,7 @@
 //! go back as SENDs; BYE → 200 and `<gone/>`. While the XMPP link is down the INVITE waits
 //! (`msrp.invite_hold_secs`, then 480) so that a CANCEL gets 487.
 
+use crate::gateway::metrics::{S2X, X2S, condition};
 use std::time::{Duration, Instant};
 
 use xmpp_parsers::chatstates::ChatState;
@@ -138,6 +139,7 @@ impl Core {
                 return self.send_page(now, m);
             }
             self.metrics.xmpp_messages_failed += 1;
+            self.metrics.errored(X2S, "chat", "resource-constraint");
             let err = stanza::error(
                 DefinedCondition::ResourceConstraint,
                 "too many chat sessions; try again later",
@@ -149,6 +151,7 @@ impl Core {
             Ok(None) => return,
             Err(e) => {
                 self.metrics.xmpp_messages_failed += 1;
+                self.metrics.errored(X2S, "chat", condition(&e));
                 return self.bounce(&m, e);
             }
         };
@@ -300,6 +303,7 @@ impl Core {
                 self.send_page(now, m);
             } else {
                 self.metrics.xmpp_messages_failed += 1;
+                self.metrics.errored(X2S, "chat", format!("sip_{code}"));
                 let err = errors::sip_to_xmpp(code, reason, contact);
                 self.bounce(&m, err);
             }
@@ -384,6 +388,7 @@ impl Core {
                 },
             );
             self.metrics.xmpp_messages_out += 1;
+            self.metrics.message(X2S, "chat", "delivered", "");
         }
         self.drain_chat(now, id);
     }
@@ -433,6 +438,7 @@ impl Core {
                         }
                         if !m.bodies.is_empty() {
                             self.metrics.sip_messages_in += 1;
+                            self.metrics.message(S2X, "chat", "delivered", "");
                             c.received(Received {
                                 stanza_id: tid.clone(),
                                 message_id,
@@ -493,6 +499,7 @@ impl Core {
         reason: &str,
     ) {
         self.metrics.xmpp_messages_failed += 1;
+        self.metrics.errored(X2S, "chat", format!("msrp_{code}"));
         let err = errors::sip_to_xmpp(code, &format!("MSRP {reason}"), None);
         let thread = Some(xmpp_parsers::message::Thread {
             parent: None,

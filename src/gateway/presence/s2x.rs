@@ -24,6 +24,7 @@ use super::{PendingTx, PresenceId, Saved, mapping};
 use crate::body::pidf::{Basic, Pidf};
 use crate::gateway::call::in_dialog;
 use crate::gateway::im::{self, Refusal};
+use crate::gateway::metrics::{S2X, X2S};
 use crate::gateway::owners::DialogKey;
 use crate::gateway::{Core, Owner};
 use crate::sip::dialog::Dialog;
@@ -35,8 +36,15 @@ impl Core {
     /// A SUBSCRIBE outside any dialog (RFC 6665 §4.2.1, RFC 8048 §5.3.1).
     pub(in crate::gateway) fn s2x_subscribe(&mut self, now: Instant, tx: TxId, req: &Request) {
         match self.s2x_accept(now, tx, req) {
-            Ok(()) => self.metrics.presence_subscribes_in += 1,
-            Err(r) => self.refuse(now, tx, req, r),
+            Ok(()) => {
+                self.metrics.presence_subscribes_in += 1;
+                self.metrics.message(S2X, "presence", "delivered", "");
+            }
+            Err(r) => {
+                self.metrics
+                    .errored(S2X, "presence", format!("sip_{}", r.code));
+                self.refuse(now, tx, req, r)
+            }
         }
     }
 
@@ -370,12 +378,14 @@ impl Core {
         };
         w.notifying = None;
         if (200..300).contains(&code) {
+            self.metrics.message(X2S, "presence", "delivered", "");
             if w.dirty {
                 self.s2x_changed(now, id);
             }
             return;
         }
         tracing::info!(code, user = %w.user, watcher = %w.watcher, "NOTIFY failed; the SIP watcher's subscription ends");
+        self.metrics.errored(X2S, "presence", format!("sip_{code}"));
         let key = w.key.clone();
         self.presence.subs.remove(&key);
         self.s2x_forget(id);

@@ -335,6 +335,11 @@ impl Core {
             return;
         };
         tracing::info!(code, %reason, user = %w.user, contact = %w.contact, "presence SUBSCRIBE failed");
+        self.metrics.errored(
+            crate::gateway::metrics::X2S,
+            "presence",
+            format!("sip_{code}"),
+        );
         let authorized = w.authorized;
         if code == 423
             && let Some(min) = min_expires.filter(|m| *m > 0)
@@ -426,6 +431,8 @@ impl Core {
         }
         self.ua.reply(now, tx, req, 200, &[]);
         self.metrics.presence_notifies_in += 1;
+        self.metrics
+            .message(crate::gateway::metrics::S2X, "presence", "delivered", "");
         self.presence.subs.on_notify(now, &key, &state);
         match &state.state {
             // §5.2.1: a pending NOTIFY MUST NOT produce a stanza.
