@@ -24,6 +24,36 @@ struct Args {
     /// Validate the configuration and exit: 0 if valid, 1 with one line per problem if not.
     #[arg(long)]
     check: bool,
+    /// With --check: also try the component handshake, send OPTIONS to the outbound proxy
+    /// (or the SIP domain's RFC 3263 target), bind the MSRP address and open the store; one
+    /// line per check, exit 0 only when all pass.
+    #[arg(long, requires = "check")]
+    live: bool,
+}
+
+/// `--check --live`: one line per check; exit 1 if any failed.
+fn live(cfg: &Config) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let lines = rt.block_on(stox::ops::live::run(cfg));
+    let mut ok = true;
+    for l in &lines {
+        println!("{} {}", if l.ok { "ok  " } else { "FAIL" }, l.text);
+        ok &= l.ok;
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn main() -> ExitCode {
@@ -40,6 +70,9 @@ fn main() -> ExitCode {
     };
     if args.check {
         println!("{}: configuration is valid", args.config.display());
+        if args.live {
+            return live(&cfg);
+        }
         return ExitCode::SUCCESS;
     }
     init_logging(&cfg);

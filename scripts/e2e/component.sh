@@ -41,6 +41,11 @@ outbound_proxy = "sip:127.0.0.1:9;transport=tcp"
 listen = "127.0.0.1:$mport"
 TOML
 STOX__XMPP__SECRET="$secret" "$STOX" --config "$dir/stox.toml" --check
+# The live check with a wrong secret: the operator-worded reason, exit 1.
+rc=0; XDG_STATE_HOME="$dir/xdg" STOX__XMPP__SECRET="wrong" "$STOX" --config "$dir/stox.toml" --check --live > "$dir/live.txt" 2>&1 || rc=$?
+cat "$dir/live.txt" >&2
+[ "$rc" = 1 ] && grep -q "^FAIL xmpp: the XMPP server rejected the component secret for sip.example.com" "$dir/live.txt" \
+  || { log "--check --live with a wrong secret: exit $rc"; exit 1; }
 # No [store] in the file: the default location (here under XDG_STATE_HOME) is created.
 XDG_STATE_HOME="$dir/xdg" STOX__XMPP__SECRET="$secret" RUST_LOG=stox=debug,info "$STOX" --config "$dir/stox.toml" >"$dir/stox.log" 2>&1 &
 stox_pid=$!

@@ -48,6 +48,10 @@ listen = "127.0.0.1:$msrpport"
 [presence]
 notify_interval_ms = 200
 TOML
+# The live check an admin runs after setting up Prosody and Kamailio: all pass, exit 0.
+STOX__XMPP__SECRET="$secret" "$STOX" --config "$dir/stox.toml" --check --live > "$dir/live.txt" 2>&1 && lrc=0 || lrc=$?
+cat "$dir/live.txt" >&2
+check "stox --check --live passes against this Prosody and Kamailio" [ "$lrc" = 0 ]
 start_stox() {
   STOX__XMPP__SECRET="$secret" RUST_LOG=stox=debug,stox::sip::wire=trace,info "$STOX" --config "$dir/stox.toml" >>"$dir/stox.log" 2>&1 &
   stox_pid=$!

@@ -204,6 +204,23 @@ async fn supervise(
     }
 }
 
+/// One handshake, for `stox --check --live`: `Ok` once the server accepted the component,
+/// else the operator-worded reason (the same words the running link logs).
+pub async fn handshake_once(cfg: &LinkConfig) -> Result<(), String> {
+    match tokio::time::timeout(cfg.keepalive_timeout, connect(cfg)).await {
+        Ok(Ok(stream)) => {
+            drop(stream);
+            Ok(())
+        }
+        Ok(Err(LinkError::Fatal(r) | LinkError::Transient(r))) => Err(r),
+        Ok(Err(LinkError::Shutdown)) => Err("shut down".into()),
+        Err(_) => Err(format!(
+            "no handshake answer from {} within {:?}: is it the XMPP server's component port?",
+            cfg.server, cfg.keepalive_timeout
+        )),
+    }
+}
+
 /// TCP connect, stream header, handshake.
 async fn connect(cfg: &LinkConfig) -> Result<Stream, LinkError> {
     let tcp = TcpStream::connect(&cfg.server)
