@@ -52,6 +52,8 @@ enum Pending {
         /// The MIME type sent (without parameters).
         mime: String,
         receipt: bool,
+        /// The MESSAGE's Call-ID, logged with the stanza id.
+        call_id: String,
     },
     /// An IMDN or isComposing: a failure only teaches us about the peer.
     Notice { peer: Jid, mime: &'static str },
@@ -245,6 +247,8 @@ impl Core {
         };
         let mime = mime_of(&body.0);
         let tag = self.ua.new_tag();
+        tracing::debug!(stanza_id = ?m.id.as_ref().map(|i| &i.0), %call_id, from = %sender, to = %recipient, "message → SIP MESSAGE");
+        let logged_call_id = call_id.clone();
         let mut out = page.request("MESSAGE", tag, call_id, cseq, body);
         if let Some(c) = contact {
             out.headers.push(("Contact".into(), c));
@@ -274,6 +278,7 @@ impl Core {
                 m: Box::new(m),
                 mime,
                 receipt: wants.0,
+                call_id: logged_call_id,
             },
         );
     }
@@ -375,9 +380,16 @@ impl Core {
             );
         }
         self.owners.remove_tx(tx);
-        let Some(Pending::Text { m, receipt, .. }) = self.pages.x2s.remove(&tx) else {
+        let Some(Pending::Text {
+            m,
+            receipt,
+            call_id,
+            ..
+        }) = self.pages.x2s.remove(&tx)
+        else {
             return;
         };
+        tracing::debug!(stanza_id = ?m.id.as_ref().map(|i| &i.0), %call_id, code = resp.code, "SIP MESSAGE delivered");
         self.metrics.message(X2S, "page", "delivered", "");
         // A 200 from a peer that sends no IMDNs is the best word on delivery there is;
         // 202 means stored, not delivered (RFC 3428 §7).
@@ -429,7 +441,9 @@ impl Core {
                     });
                 }
             }
-            Pending::Text { m, mime, .. } => {
+            Pending::Text {
+                m, mime, call_id, ..
+            } => {
                 if let Some(peer) = m.to.clone()
                     && takes_typing
                 {
@@ -456,6 +470,7 @@ impl Core {
                 let (Some(sender), Some(recipient)) = (m.from.clone(), m.to.clone()) else {
                     return;
                 };
+                tracing::info!(stanza_id = ?m.id.as_ref().map(|i| &i.0), %call_id, code, %reason, "SIP MESSAGE failed; error to the sender");
                 self.metrics.xmpp_messages_failed += 1;
                 self.metrics.errored(X2S, "page", format!("sip_{code}"));
                 let err = errors::sip_to_xmpp(code, reason, contact);
@@ -544,6 +559,7 @@ impl Core {
                         },
                     );
                 }
+                tracing::debug!(call_id = %req.call_id(), stanza_id = %id, from = ?m.from.as_ref().map(|j| j.to_string()), to = ?m.to.as_ref().map(|j| j.to_string()), "SIP MESSAGE → message");
                 let ticket = self.pages.next_ticket;
                 self.pages.next_ticket += 1;
                 self.pages.s2x.insert(ticket, (tx, req, id));
@@ -608,6 +624,7 @@ impl Core {
                 self.ua.reply(now, tx, &req, 200, &[]);
             }
             Err(_) => {
+                tracing::info!(call_id = %req.call_id(), stanza_id = %id, "XMPP link queue full; MESSAGE answered 503");
                 self.metrics.not_queued += 1;
                 self.metrics.sip_messages_refused += 1;
                 self.metrics.errored(S2X, "page", "sip_503");

@@ -369,6 +369,7 @@ impl Core {
                 continue;
             };
             let mid = c.call.msrp.new_message_id();
+            tracing::debug!(chat = id, stanza_id = ?m.id.as_ref().map(|i| &i.0), message_id = %mid, call_id = %c.call.call_id, "chat message → MSRP SEND");
             c.call.msrp.send(
                 now,
                 tid_of(m.id.as_ref()),
@@ -437,6 +438,7 @@ impl Core {
                             peer_state(c, now, &s, &body);
                         }
                         if !m.bodies.is_empty() {
+                            tracing::debug!(chat = id, %message_id, stanza_id = %tid, call_id = %c.call.call_id, "MSRP SEND → chat message");
                             self.metrics.sip_messages_in += 1;
                             self.metrics.message(S2X, "chat", "delivered", "");
                             c.received(Received {
