@@ -48,7 +48,8 @@ fn good_config_loads_with_defaults() {
 #[test]
 fn example_config_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("component.example.toml");
-    let c = Config::load_with_env(&path, Some(HashMap::new())).unwrap();
+    let env = HashMap::from([("STOX__XMPP__SECRET".to_string(), "s".to_string())]);
+    let c = Config::load_with_env(&path, Some(env)).unwrap();
     assert_eq!(c.xmpp.component, "sip.example.com");
 }
 
