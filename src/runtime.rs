@@ -244,6 +244,10 @@ async fn run_loop(mut core: Core, io: &mut Shells, shutdown: impl Future<Output 
             }
             _ = &mut shutdown => {
                 tracing::info!("shutting down");
+                core.handle_input(Instant::now(), Input::Shutdown);
+                drain(&mut core, io);
+                // A moment for the SIP/MSRP writes just queued (BYEs) to leave.
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 break;
             }
         }

@@ -674,3 +674,37 @@ fn cpim_refused_with_415_goes_again_plain_and_nothing_is_lost() {
         "{s:?}"
     );
 }
+
+/// Shutdown: a MESSAGE still waiting for its answer goes back to its sender as an error.
+#[test]
+fn shutdown_answers_what_is_in_flight() {
+    let toml = "[xmpp]\ncomponent = \"sip.example.com\"\nsecret = \"x\"\ndomains = [\"example.com\"]\n[sip]\ndomain = \"example.net\"\n[im]\nchat_mode = \"page\"\n";
+    let cfg = Config::parse(toml).unwrap();
+    let mut c = Core::new(
+        CoreConfig::from_config(&cfg)
+            .outbound_proxy(crate::sip::ua::proxy_dest("sip:127.0.0.1:5060"))
+            .seed([7; 32]),
+    );
+    c.handle_input(Instant::now(), Input::LinkUp);
+    let out = run(
+        &mut c,
+        &format!(
+            "<message {NS} id='m1' type='chat' from='juliet@example.com/b' to='romeo@sip.example.com'><body>hi</body></message>"
+        ),
+    );
+    assert!(out.is_empty(), "{out:?}");
+    c.handle_input(Instant::now(), Input::Shutdown);
+    let out: Vec<String> = std::iter::from_fn(|| c.poll_output())
+        .filter_map(|o| match o {
+            Output::Stanza(s) => Some(String::from(&Element::from(s))),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        out.len() == 1
+            && out[0].contains("type='error'")
+            && out[0].contains("id='m1'")
+            && out[0].contains("remote-server-timeout"),
+        "{out:?}"
+    );
+}

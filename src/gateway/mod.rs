@@ -95,6 +95,9 @@ pub enum Input {
     },
     /// What the store kept (key, JSON), fed once at start before the link is up.
     Restored(Vec<(String, String)>),
+    /// The gateway stops: what is in flight is answered with errors (never silence), chat
+    /// sessions end with BYE and `<gone/>`.
+    Shutdown,
 }
 
 /// Everything the core asks the IO shell to do.
@@ -242,6 +245,10 @@ impl Core {
             Input::Msrp(ev) => self.on_msrp(now, ev),
             Input::MsrpConnected { owner, result } => self.msrp_connected(now, owner, result),
             Input::Restored(records) => self.presence_restore(now, records),
+            Input::Shutdown => {
+                self.page_shutdown();
+                self.chat_shutdown(now);
+            }
         }
         self.drain_ua(now);
     }

@@ -481,6 +481,31 @@ impl Core {
         }
     }
 
+    /// The gateway stops: every MESSAGE still waiting for its answer goes back to its sender
+    /// as an error (its delivery is not confirmed; never silence).
+    pub(super) fn page_shutdown(&mut self) {
+        let pending: Vec<TxId> = self.pages.x2s.keys().copied().collect();
+        for tx in pending {
+            self.owners.remove_tx(tx);
+            let Some(Pending::Text { m, call_id, .. }) = self.pages.x2s.remove(&tx) else {
+                continue;
+            };
+            let (Some(sender), Some(recipient)) = (m.from.clone(), m.to.clone()) else {
+                continue;
+            };
+            tracing::info!(stanza_id = ?m.id.as_ref().map(|i| &i.0), %call_id, "shutting down: SIP MESSAGE unanswered; error to the sender");
+            self.metrics.xmpp_messages_failed += 1;
+            self.metrics.errored(X2S, "page", "remote-server-timeout");
+            let err = stanza::error(
+                xmpp_parsers::stanza_error::DefinedCondition::RemoteServerTimeout,
+                "the gateway is shutting down; delivery of this message was not confirmed",
+            );
+            self.emit(stanza::error_message(
+                recipient, sender, m.id, m.thread, err,
+            ));
+        }
+    }
+
     /// SIP MESSAGE → `<message/>`, report or chat state (RFC 7572 §5, RFC 5438, RFC 3994).
     pub(super) fn on_sip_message(&mut self, now: Instant, tx: TxId, req: Request) {
         let id = req

@@ -363,6 +363,12 @@ async fn session(
         tokio::select! {
             biased;
             _ = shutdown.changed() => {
+                // What the core produced on its way out (errors for what was in flight) is
+                // written before the stream closes.
+                let mut last: Vec<Stanza> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+                if !last.is_empty() {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), write_batch(&mut stream, &mut last)).await;
+                }
                 let _ = tokio::time::timeout(Duration::from_secs(2), stream.shutdown()).await;
                 return LinkError::Shutdown;
             }

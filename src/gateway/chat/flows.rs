@@ -542,6 +542,18 @@ impl Core {
     }
 
     /// The XMPP user's resource went offline: its sessions end (RFC 7573 §6.1 spirit).
+    /// The gateway stops: every session ends with BYE, its user is told (`<gone/>`), and
+    /// what was queued goes back as errors.
+    pub(in crate::gateway) fn chat_shutdown(&mut self, now: Instant) {
+        for id in self.chats.ids() {
+            if let Some(c) = self.chats.get(id) {
+                let m = super::gone(c.peer.clone(), c.user.clone(), &c.thread);
+                self.emit(m);
+            }
+            self.end_chat(now, id, End::Local);
+        }
+    }
+
     pub(in crate::gateway) fn chat_unavailable(&mut self, now: Instant, user: &Jid) {
         for id in self.chats.of_user(user) {
             if self.chats.get(id).is_some_and(|c| &c.user == user) {

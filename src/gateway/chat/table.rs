@@ -183,6 +183,11 @@ impl Chats {
         }
     }
 
+    /// Every session's id (for shutdown).
+    pub fn ids(&self) -> Vec<ChatId> {
+        self.map.keys().copied().collect()
+    }
+
     /// Sessions in the table (also those being cancelled).
     pub fn len(&self) -> usize {
         self.map.len()
