@@ -28,6 +28,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     core.handle_input(Instant::now(), Input::Restored(records));
     drain(&mut core, &shells);
     run_loop(core, &mut shells, shutdown).await;
+    // A moment for the SIP/MSRP writes just queued (BYEs, the last MESSAGEs) to leave.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let _ = shells.stop.send(true);
     let Shells {
         link_task, store, ..
@@ -42,6 +44,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
 /// The IO shells, bound, and the channels they report on.
 struct Shells {
     stop: watch::Sender<bool>,
+    /// Closes the component link first, so that it can take what the server still sends.
+    link_stop: watch::Sender<bool>,
     sip: SipIo,
     sip_rx: mpsc::Receiver<SipEvent>,
     resolver: Arc<Resolver>,
@@ -146,13 +150,15 @@ async fn bind(
     let (dns_tx, dns_rx) = mpsc::channel(256);
     let (conn_tx, conn_rx) = mpsc::channel(1024);
     let (link_tx, link_rx) = mpsc::channel(1024);
-    let (link, link_task) = link::spawn(LinkConfig::from_config(cfg), link_tx, stop_rx);
+    let (link_stop, link_stop_rx) = watch::channel(false);
+    let (link, link_task) = link::spawn(LinkConfig::from_config(cfg), link_tx, link_stop_rx);
     let core_cfg = CoreConfig::from_config(cfg)
         .bound_sip(&bound)
         .outbound_proxy(proxy)
         .bound_msrp(msrp_bound.port(), msrp_tls_port);
     let shells = Shells {
         stop,
+        link_stop,
         sip,
         sip_rx,
         resolver: Arc::new(Resolver::new(&cfg.sip.dns_servers)),
@@ -180,6 +186,9 @@ async fn run_loop(mut core: Core, io: &mut Shells, shutdown: impl Future<Output 
     let epoch = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // After SIGTERM: the link closes first and the loop keeps carrying what still arrives,
+    // until the link is gone or this deadline.
+    let mut closing: Option<Instant> = None;
     loop {
         let deadline = core.poll_timeout().map(|d| coalesce(epoch, d));
         tokio::select! {
@@ -242,14 +251,15 @@ async fn run_loop(mut core: Core, io: &mut Shells, shutdown: impl Future<Output 
                     e.update(core.metrics(), core.gauges(), core.link_up(), depth, io.msrp.connections());
                 }
             }
-            _ = &mut shutdown => {
+            _ = &mut shutdown, if closing.is_none() => {
                 tracing::info!("shutting down");
                 core.handle_input(Instant::now(), Input::Shutdown);
                 drain(&mut core, io);
-                // A moment for the SIP/MSRP writes just queued (BYEs) to leave.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                break;
+                let _ = io.link_stop.send(true);
+                closing = Some(Instant::now() + Duration::from_secs(5));
+                continue;
             }
+            _ = sleep_until(closing), if closing.is_some() => break,
         }
         drain(&mut core, io);
     }

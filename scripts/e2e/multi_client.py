@@ -5,6 +5,7 @@ Usage: multi_client.py PORT USERS COUNT GAP_MS TO OUT SECS
   users u1..uUSERS @example.com (password "pass") each send COUNT messages to TO, GAP_MS
   apart, and stay online SECS seconds; OUT gets one JSON line per user:
   {"user", "sent": [...bodies], "errors": {body: condition}, "received": [...bodies]}.
+  OUT.ready appears once every user is online.
 """
 import asyncio
 import json
@@ -40,7 +41,6 @@ class User(slixmpp.ClientXMPP):
         self.errors[body] = m["error"]["condition"]
 
     async def run(self):
-        await asyncio.wait_for(self.ready.wait(), 20)
         for i in range(COUNT):
             body = f"u{self.n} message {i}"
             m = self.make_message(mto=TO, mbody=body, mtype="chat")
@@ -54,6 +54,8 @@ async def main():
     users = [User(n) for n in range(1, USERS + 1)]
     for u in users:
         u.connect(("127.0.0.1", PORT))
+    await asyncio.wait_for(asyncio.gather(*(u.ready.wait() for u in users)), 20)
+    open(OUT + ".ready", "w").close()  # everyone is online: the SIP side may start
     await asyncio.gather(*(u.run() for u in users))
     await asyncio.sleep(SECS)
     with open(OUT, "w") as f:

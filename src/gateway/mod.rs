@@ -176,6 +176,8 @@ pub struct Core {
     pages: page::Pages,
     chats: chat::table::Chats,
     presence: presence::Presences,
+    /// Shutting down: new SIP requests are refused (503) so the proxy tries another instance.
+    closing: bool,
 }
 
 impl Core {
@@ -191,6 +193,7 @@ impl Core {
             ua: UserAgent::with_rng(cfg.ua.clone(), ua_rng),
             chats: chat::table::Chats::new(cfg.chat.clone()),
             presence: presence::Presences::new(cfg.presence.clone()),
+            closing: false,
             cfg,
             out: VecDeque::new(),
             link_up: false,
@@ -246,6 +249,7 @@ impl Core {
             Input::MsrpConnected { owner, result } => self.msrp_connected(now, owner, result),
             Input::Restored(records) => self.presence_restore(now, records),
             Input::Shutdown => {
+                self.closing = true;
                 self.page_shutdown();
                 self.chat_shutdown(now);
             }
@@ -323,6 +327,11 @@ impl Core {
     /// owner of the dialog (481 when nobody owns it, RFC 3261 §12.2.2).
     fn on_sip_request(&mut self, now: Instant, tx: TxId, req: Request, from: Dest) {
         let dialog = owners::DialogKey::of_request(&req).map(|k| self.owners.dialog(&k));
+        if self.closing && dialog.is_none() && req.method != Method::Cancel {
+            let mut r = im::Refusal::new(503, "Service Unavailable (shutting down)");
+            r.headers.push(("Retry-After", "5".into()));
+            return self.refuse(now, tx, &req, r);
+        }
         match (&req.method, dialog) {
             (Method::Cancel, _) => {
                 let owner = self

@@ -369,7 +369,22 @@ async fn session(
                 if !last.is_empty() {
                     let _ = tokio::time::timeout(Duration::from_secs(2), write_batch(&mut stream, &mut last)).await;
                 }
+                // Our footer tells the server to stop routing to us; what it sent before it
+                // read the footer is still on its way and is handed to the core (which can
+                // still carry it to SIP) until the server closes its side.
                 let _ = tokio::time::timeout(Duration::from_secs(2), stream.shutdown()).await;
+                let until = tokio::time::Instant::now() + Duration::from_secs(3);
+                loop {
+                    match tokio::time::timeout_at(until, stream.next()).await {
+                        Ok(Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::Stanza(s))))) => {
+                            if !is_ping_answer(&s) && events.send(LinkEvent::Stanza(s)).await.is_err() {
+                                break;
+                            }
+                        }
+                        Ok(Some(Ok(_) | Err(ReadError::SoftTimeout | ReadError::ParseError(_)))) => {}
+                        _ => break,
+                    }
+                }
                 return LinkError::Shutdown;
             }
             item = stream.next() => match item {
