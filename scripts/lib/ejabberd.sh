@@ -35,8 +35,6 @@ listen:
       "sip.example.com":
         password: "$secret"
 $(ejabberd_balancing)
-# A stopped instance's route must be gone at once, not when a cached copy expires.
-router_use_cache: false
 auth_method: internal
 auth_password_format: plain
 acl:
