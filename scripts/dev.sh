@@ -86,21 +86,7 @@ fi
 
 # --- the demo: baresip (Romeo, SIP) and slixmpp (Juliet, XMPP) talk through stox ----------
 bport=$(free_port); bctrl=$(free_port)
-mkdir -p "$dir/bs"
-cat > "$dir/bs/config" <<BSCFG
-poll_method		epoll
-sip_listen		127.0.0.1:$bport
-module_path		/usr/lib/baresip/modules
-module			account.so
-module			contact.so
-module			menu.so
-module			ctrl_tcp.so
-module			g711.so
-module			ausine.so
-ctrl_tcp_listen		127.0.0.1:$bctrl
-audio_player		ausine,nil
-audio_source		ausine,440
-BSCFG
+baresip_config "$dir" "$bport" "$bctrl"
 echo "<sip:romeo@sip.example.com>;outbound=\"sip:127.0.0.1:$SIP_PORT\";regint=600" > "$dir/bs/accounts"
 echo '"Juliet" <sip:juliet@example.com>' > "$dir/bs/contacts"
 stdbuf -oL -eL baresip -f "$dir/bs" >"$dir/baresip.log" 2>&1 &

@@ -110,22 +110,7 @@ lp_rc 1
 if HOME="$dir/lp1" scenario lpcpim "$dir/lp1/linphonerc" cpim; then ok "Linphone (CPIM on): unwrapped, typing, receipts and read markers both ways"; else bad "Linphone (CPIM on) scenario"; fi
 
 log "baresip (text/plain only: refuses everything else with 415)"
-mkdir -p "$dir/bs"
-cat > "$dir/bs/config" <<BSCFG
-poll_method		epoll
-sip_listen		127.0.0.1:$bport
-module_path		/usr/lib/baresip/modules
-module			account.so
-module			contact.so
-module			menu.so
-module			ctrl_tcp.so
-module			uuid.so
-module			g711.so
-module			ausine.so
-ctrl_tcp_listen		127.0.0.1:$bctrl
-audio_player		ausine,nil
-audio_source		ausine,440
-BSCFG
+baresip_config "$dir" "$bport" "$bctrl" uuid.so
 echo "<sip:tybalt@sip.example.com>;outbound=\"sip:127.0.0.1:$kport\";regint=600" > "$dir/bs/accounts"
 echo '"Juliet" <sip:juliet@example.com>' > "$dir/bs/contacts"
 stdbuf -oL -eL baresip -f "$dir/bs" >"$dir/baresip.log" 2>&1 &

@@ -60,22 +60,7 @@ start_stox() {
 start_stox
 
 # Alice on baresip: registers, PUBLISHes (pubint) and watches Juliet (presence=p2p).
-mkdir -p "$dir/bs"
-cat > "$dir/bs/config" <<BSCFG
-poll_method		epoll
-sip_listen		127.0.0.1:$bport
-module_path		/usr/lib/baresip/modules
-module			account.so
-module			contact.so
-module			menu.so
-module			ctrl_tcp.so
-module			presence.so
-module			g711.so
-module			ausine.so
-ctrl_tcp_listen		127.0.0.1:$bctrl
-audio_player		ausine,nil
-audio_source		ausine,440
-BSCFG
+baresip_config "$dir" "$bport" "$bctrl" presence.so
 echo "<sip:alice@sip.example.com>;outbound=\"sip:127.0.0.1:$kport\";regint=600;pubint=600" > "$dir/bs/accounts"
 echo '"Juliet" <sip:juliet@example.com>;presence=p2p' > "$dir/bs/contacts"
 stdbuf -oL -eL baresip -v -f "$dir/bs" >"$dir/baresip.log" 2>&1 &

@@ -16,21 +16,7 @@ import sys
 import threading
 import time
 
-
-def parse(data):
-    text = data.decode("utf-8", "replace")
-    head, _, body = text.partition("\r\n\r\n")
-    lines = head.split("\r\n")
-    hdrs = []
-    for l in lines[1:]:
-        if ":" in l:
-            n, v = l.split(":", 1)
-            hdrs.append((n.strip().lower(), v.strip()))
-    return lines[0], hdrs, body
-
-
-def get(hdrs, name):
-    return [v for n, v in hdrs if n == name or (name == "call-id" and n == "i")]
+from sip_text import get, parse
 
 
 def request(method, uri, my, from_user, to_uri, call_id, cseq, extra="", body=""):

@@ -17,6 +17,8 @@ import socket
 import sys
 import time
 
+from sip_text import get, parse
+
 PROXY, MY, TARGET, SYNC, NOTE = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 sock.bind(("127.0.0.1", MY))
@@ -31,22 +33,6 @@ target = TARGET
 
 def say(*a):
     print(*a, flush=True)
-
-
-def parse(data):
-    text = data.decode("utf-8", "replace")
-    head, _, body = text.partition("\r\n\r\n")
-    lines = head.split("\r\n")
-    hdrs = []
-    for l in lines[1:]:
-        if ":" in l:
-            n, v = l.split(":", 1)
-            hdrs.append((n.strip().lower(), v.strip()))
-    return lines[0], hdrs, body
-
-
-def get(hdrs, name):
-    return [v for n, v in hdrs if n == name]
 
 
 def subscribe(in_dialog):

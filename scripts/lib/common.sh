@@ -22,11 +22,19 @@ need_prosody() {
   need_pkg /usr/lib/python3/dist-packages/slixmpp python3-slixmpp
 }
 
-# free_port: a TCP port nobody listens on right now.
+# free_port: a port free for TCP and UDP right now, below the kernel's ephemeral range
+# (32768+), so that no outgoing connection of a test can take it before its listener binds.
 free_port() {
   "$PY" - <<'PYEOF'
-import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+import random, socket
+for _ in range(200):
+    p = random.randrange(20000, 32000)
+    try:
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            s = socket.socket(socket.AF_INET, kind); s.bind(("127.0.0.1", p)); s.close()
+        print(p); break
+    except OSError:
+        continue
 PYEOF
 }
 
@@ -91,4 +99,16 @@ sipp_run() {
   local name=$1 sf=$2 target=$3; shift 3
   (cd "$dir" && timeout 90 sipp "$target" -sf "$STOX_ROOT/scripts/e2e/sipp/$sf" -i 127.0.0.1 -p "$(free_port)" \
      -nostdin -timeout 60s -timeout_error -trace_err -trace_msg -message_file "$dir/$name.msg" "$@" >"$dir/sipp-$name.out" 2>&1)
+}
+
+# baresip_config DIR SIP_PORT CTRL_PORT [MODULE.so...]: a headless baresip in DIR/bs (ctrl_tcp
+# for commands, a sine as audio so no sound device is needed) plus the extra modules given.
+baresip_config() {
+  local d=$1/bs port=$2 ctrl=$3; shift 3
+  mkdir -p "$d"
+  {
+    printf 'poll_method\t\tepoll\nsip_listen\t\t127.0.0.1:%s\nmodule_path\t\t/usr/lib/baresip/modules\n' "$port"
+    for m in account.so contact.so menu.so ctrl_tcp.so "$@" g711.so ausine.so; do printf 'module\t\t\t%s\n' "$m"; done
+    printf 'ctrl_tcp_listen\t\t127.0.0.1:%s\naudio_player\t\tausine,nil\naudio_source\t\tausine,440\n' "$ctrl"
+  } > "$d/config"
 }

@@ -640,7 +640,9 @@ impl Core {
         match result {
             Ok(()) => {
                 self.metrics.sip_messages_in += 1;
-                self.metrics.message(S2X, "page", "delivered", "");
+                // While the link is down the stanza waits in its queue: taken, not yet delivered.
+                let outcome = if self.link_up { "delivered" } else { "queued" };
+                self.metrics.message(S2X, "page", outcome, "");
                 let delivered = &mut self.pages.delivered;
                 if delivered.len() >= MEMORY {
                     delivered.clear();
