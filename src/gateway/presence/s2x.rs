@@ -384,7 +384,7 @@ impl Core {
             }
             return;
         }
-        tracing::info!(code, user = %w.user, watcher = %w.watcher, "NOTIFY failed; the SIP watcher's subscription ends");
+        tracing::info!(code, user = %w.user, watcher = %w.watcher, call_id = %w.key.0, "NOTIFY failed; the SIP watcher's subscription ends");
         self.metrics.errored(X2S, "presence", format!("sip_{code}"));
         let key = w.key.clone();
         self.presence.subs.remove(&key);

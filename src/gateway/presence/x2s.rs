@@ -334,7 +334,8 @@ impl Core {
         let Some(w) = self.presence.watches.get(&id) else {
             return;
         };
-        tracing::info!(code, %reason, user = %w.user, contact = %w.contact, "presence SUBSCRIBE failed");
+        let call_id = w.key.as_ref().map(|k| k.0.clone()).unwrap_or_default();
+        tracing::info!(code, %reason, user = %w.user, contact = %w.contact, %call_id, "presence SUBSCRIBE failed");
         self.metrics.errored(
             crate::gateway::metrics::X2S,
             "presence",
