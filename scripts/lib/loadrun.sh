@@ -41,6 +41,10 @@ max_sessions = 200000
 xmpp_queue = 100000
 [log]
 level = "error"
+[store]
+path = "$LR_DIR/stox.sqlite"
+[metrics]
+listen = "127.0.0.1:$(free_port)"
 TOML
   "$STOX_ROOT/target/release/stox" --config "$LR_DIR/stox.toml" >"$LR_DIR/stox.log" 2>&1 &
   echo $! > "$LR_DIR/gw.pid"
