@@ -45,6 +45,14 @@ impl DialogKey {
         }
     }
 
+    /// The dialog of a subscription (its key is Call-ID, our tag, event).
+    pub fn of_subscription(key: &crate::sip::subscription::Key) -> Self {
+        DialogKey {
+            call_id: key.0.clone(),
+            local_tag: key.1.clone(),
+        }
+    }
+
     /// The dialog an incoming request claims to be in; `None` outside any dialog (no To tag).
     pub fn of_request(req: &Request) -> Option<Self> {
         Some(DialogKey {

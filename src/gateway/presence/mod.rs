@@ -136,12 +136,20 @@ impl Saved {
     /// The store key: one record per watch pair, one per watcher dialog.
     pub fn key(&self) -> String {
         match self {
-            Saved::Watch { user, contact, .. } => format!("watch:{user}|{contact}"),
-            Saved::Watcher { dialog, .. } => {
-                format!("watcher:{}|{}", dialog.id.call_id, dialog.id.local_tag)
-            }
+            Saved::Watch { user, contact, .. } => watch_key(user, contact),
+            Saved::Watcher { dialog, .. } => watcher_key(&dialog.id.call_id, &dialog.id.local_tag),
         }
     }
+}
+
+/// The store key of a watch.
+pub fn watch_key(user: &impl std::fmt::Display, contact: &impl std::fmt::Display) -> String {
+    format!("watch:{user}|{contact}")
+}
+
+/// The store key of a watcher's dialog.
+pub fn watcher_key(call_id: &str, local_tag: &str) -> String {
+    format!("watcher:{call_id}|{local_tag}")
 }
 
 /// Every presence subscription, both directions.

@@ -418,12 +418,9 @@ impl Core {
 
     fn s2x_forget(&mut self, id: PresenceId) {
         if let Some(w) = self.presence.remove_watcher(id) {
-            self.owners.remove_dialog(&DialogKey {
-                call_id: w.key.0.clone(),
-                local_tag: w.key.1.clone(),
-            });
-            let key = format!("watcher:{}|{}", w.key.0, w.key.1);
-            self.unsave(key);
+            self.owners
+                .remove_dialog(&DialogKey::of_subscription(&w.key));
+            self.unsave(super::watcher_key(&w.key.0, &w.key.1));
         }
     }
 

@@ -461,16 +461,10 @@ impl Core {
 
     /// `Subscription-State: terminated` (RFC 6665 §4.1.3 reasons).
     fn x2s_terminated(&mut self, now: Instant, id: PresenceId, reason: &str, retry: Option<u32>) {
-        let Some(w) = self.presence.watches.get_mut(&id) else {
+        self.x2s_drop_dialog(id);
+        let Some(w) = self.presence.watches.get(&id) else {
             return;
         };
-        if let Some(k) = w.key.take() {
-            self.presence.by_key.remove(&k);
-            self.owners.remove_dialog(&DialogKey {
-                call_id: k.0.clone(),
-                local_tag: k.1.clone(),
-            });
-        }
         let (c, u) = (Jid::from(w.contact.clone()), Jid::from(w.user.clone()));
         if w.unsubscribing || reason == "rejected" {
             // §5.2.1: rejected → the authorization is over; an unsubscribe completes.
@@ -568,10 +562,7 @@ impl Core {
         if let Some(k) = w.key.take() {
             self.presence.by_key.remove(&k);
             self.presence.subs.remove(&k);
-            self.owners.remove_dialog(&DialogKey {
-                call_id: k.0,
-                local_tag: k.1,
-            });
+            self.owners.remove_dialog(&DialogKey::of_subscription(&k));
         }
     }
 
@@ -579,14 +570,7 @@ impl Core {
     fn x2s_forget(&mut self, id: PresenceId) {
         self.x2s_drop_dialog(id);
         if let Some(w) = self.presence.remove_watch(id) {
-            let key = Saved::Watch {
-                user: w.user.to_string(),
-                contact: w.contact.to_string(),
-                authorized: false,
-                dialog: None,
-            }
-            .key();
-            self.unsave(key);
+            self.unsave(super::watch_key(&w.user, &w.contact));
         }
     }
 
@@ -675,17 +659,7 @@ pub(crate) fn check_notify(
             ),
         ));
     }
-    let ct = req
-        .headers
-        .get("Content-Type")
-        .map(|c| {
-            c.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
+    let ct = crate::gateway::im::mime_of(req.headers.get("Content-Type").unwrap_or_default());
     if ct != "application/pidf+xml" {
         return Err((
             415,
