@@ -61,6 +61,7 @@ struct Shells {
     link_rx: mpsc::Receiver<LinkEvent>,
     store: crate::store::StoreHandle,
     ops: crate::ops::OpsState,
+    latency: Option<crate::ops::metrics::Latency>,
     queue: usize,
 }
 
@@ -173,6 +174,7 @@ async fn bind(
         link_task,
         link_rx,
         store,
+        latency: ops.exporter.lock().ok().map(|e| e.latency()),
         ops,
         queue: cfg.limits.xmpp_queue,
     };
@@ -212,8 +214,10 @@ async fn run_loop(mut core: Core, io: &mut Shells, shutdown: impl Future<Output 
                 };
                 let t = Instant::now();
                 core.handle_input(t, input);
-                if drain(&mut core, io).sip > 0 {
-                    latency(io, "xmpp_to_sip", t);
+                if drain(&mut core, io).sip > 0
+                    && let Some(l) = &io.latency
+                {
+                    l.xmpp_to_sip.observe(t.elapsed().as_secs_f64());
                 }
                 continue;
             }
@@ -223,8 +227,10 @@ async fn run_loop(mut core: Core, io: &mut Shells, shutdown: impl Future<Output 
                     tracing::trace!(target: "stox::sip::wire", from = %m.from.addr, transport = m.from.transport.as_str(), "recv\n{}", String::from_utf8_lossy(&m.bytes));
                     let t = Instant::now();
                     core.handle_input(t, Input::Sip(m));
-                    if drain(&mut core, io).stanzas > 0 {
-                        latency(io, "sip_to_xmpp", t);
+                    if drain(&mut core, io).stanzas > 0
+                        && let Some(l) = &io.latency
+                    {
+                        l.sip_to_xmpp.observe(t.elapsed().as_secs_f64());
                     }
                     continue;
                 }
@@ -294,13 +300,6 @@ fn resolve(resolver: &Arc<Resolver>, tx: &DnsReply, id: LookupId, lookup: Lookup
         let result = resolver.resolve(&lookup).await;
         let _ = tx.send((id, result)).await;
     });
-}
-
-/// One latency sample: from `since` (the input's arrival) to now.
-fn latency(io: &Shells, path: &'static str, since: Instant) {
-    if let Ok(e) = io.ops.exporter.lock() {
-        crate::ops::metrics::observe(&e.latency, path, since.elapsed().as_secs_f64());
-    }
 }
 
 /// What one drain handed to the shells.

@@ -34,7 +34,7 @@ pub struct Exporter {
     msrp_connections: Gauge,
     /// SIP in → stanza out, stanza in → SIP out: the loop's time from an input to its
     /// outputs handed to the IO shells.
-    pub latency: Family<Labels, Histogram>,
+    latency: Family<Labels, Histogram>,
     /// What was last copied, so counters move by the difference.
     last: HashMap<String, u64>,
 }
@@ -219,9 +219,27 @@ impl Exporter {
     }
 }
 
-/// Observes one latency sample under `path`.
-pub fn observe(latency: &Family<Labels, Histogram>, path: &'static str, secs: f64) {
-    latency
-        .get_or_create(&vec![("path", path.to_string())])
-        .observe(secs);
+/// The two latency histograms, looked up once: the loop observes them per message without
+/// the registry's lock or a label lookup.
+#[derive(Clone)]
+pub struct Latency {
+    /// SIP in → stanza out.
+    pub sip_to_xmpp: Histogram,
+    /// Stanza in → SIP out.
+    pub xmpp_to_sip: Histogram,
+}
+
+impl Exporter {
+    /// Handles on the latency histograms (they share their counts with the registry).
+    pub fn latency(&self) -> Latency {
+        let h = |p: &str| {
+            self.latency
+                .get_or_create(&vec![("path", p.to_string())])
+                .clone()
+        };
+        Latency {
+            sip_to_xmpp: h("sip_to_xmpp"),
+            xmpp_to_sip: h("xmpp_to_sip"),
+        }
+    }
 }
