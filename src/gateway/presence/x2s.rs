@@ -442,13 +442,18 @@ impl Core {
                 let Some(w) = self.presence.watches.get_mut(&id) else {
                     return;
                 };
-                if !w.authorized {
+                let approved_now = !w.authorized;
+                if approved_now {
                     w.authorized = true;
                     let (c, u) = (Jid::from(w.contact.clone()), Jid::from(w.user.clone()));
                     self.emit(presence(PresenceType::Subscribed, c, u));
                 }
                 self.x2s_pidf(id, doc.as_ref());
-                self.x2s_save(id);
+                // Saved when what a restart needs changed (approval, a dialog this NOTIFY
+                // created), not on every NOTIFY: the peer's CSeq need not survive.
+                if approved_now || created {
+                    self.x2s_save(id);
+                }
             }
             SubState::Terminated(reason) => {
                 if doc.is_some() {
