@@ -15,9 +15,11 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+mod groupchat;
 mod presence;
 pub use crate::msrp::session::FailureReport;
 pub use crate::sip::Transport;
+pub use groupchat::GroupchatConfig;
 pub use presence::{MetricsConfig, PresenceConfig, StoreConfig};
 
 /// Root of the configuration file.
@@ -46,6 +48,9 @@ pub struct Config {
     #[serde(default)]
     /// `[presence]`: subscriptions both ways (RFC 8048).
     pub presence: PresenceConfig,
+    #[serde(default)]
+    /// `[groupchat]`: chat rooms both ways (RFC 7702).
+    pub groupchat: GroupchatConfig,
     #[serde(default)]
     /// `[store]`: where state that survives restarts lives.
     pub store: StoreConfig,
@@ -164,6 +169,10 @@ pub struct XmppConfig {
     /// XMPP domains whose users may use the gateway.
     #[serde(default)]
     pub domains: Vec<String>,
+    /// XMPP MUC services (XEP-0045) that SIP users may enter as chat rooms
+    /// (`sip:room@<muc domain>`, RFC 7702 §6); the SIP proxy routes them to stox.
+    #[serde(default)]
+    pub muc_domains: Vec<String>,
     /// Name shown in service discovery.
     #[serde(default = "default_name")]
     pub name: String,
@@ -600,6 +609,7 @@ impl Config {
             .try_parsing(true)
             .list_separator(",")
             .with_list_parse_key("xmpp.domains")
+            .with_list_parse_key("xmpp.muc_domains")
             .with_list_parse_key("sip.listen")
             .with_list_parse_key("sip.trusted_peers")
             .with_list_parse_key("sip.remote_domains");
@@ -686,6 +696,26 @@ impl Config {
                     format!("'{d}' is the component's own domain, not a served XMPP domain"),
                 );
             }
+        }
+        for d in &self.xmpp.muc_domains {
+            if let Err(e) = check_domain(d) {
+                bad("xmpp.muc_domains", e);
+            }
+            if !seen.insert(d.to_ascii_lowercase()) {
+                bad(
+                    "xmpp.muc_domains",
+                    format!("domain '{d}' is listed twice or is also in xmpp.domains"),
+                );
+            }
+            if d.eq_ignore_ascii_case(&self.xmpp.component) {
+                bad(
+                    "xmpp.muc_domains",
+                    format!("'{d}' is the component's own domain, not a MUC service"),
+                );
+            }
+        }
+        for (key, problem) in self.groupchat.problems() {
+            bad(key, problem);
         }
         if self.xmpp.keepalive_secs == 0 {
             bad("xmpp.keepalive_secs", "must be at least 1".into());

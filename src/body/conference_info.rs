@@ -4,7 +4,7 @@
 //! text, associated AORs, roles, and endpoints with their status. Parsed with minidom,
 //! written as text; unknown elements are ignored.
 //!
-//! A building block for groupchat (issue 12): nothing in the gateway uses it yet.
+//! Read by the participant side of groupchat and written by the focus side (`gateway/muc/`).
 
 use xmpp_parsers::minidom::Element;
 
@@ -54,6 +54,8 @@ pub struct Endpoint {
     pub state: State,
     /// `<status/>`, e.g. `connected`, `disconnected`.
     pub status: Option<String>,
+    /// `<media><type/>` of its first medium (`message` for an MSRP chat).
+    pub media_type: Option<String>,
 }
 
 /// One `<user/>`.
@@ -140,6 +142,7 @@ impl ConferenceInfo {
                         entity: e.attr("entity").unwrap_or_default().to_string(),
                         state: State::parse(e.attr("state")),
                         status: text(e, "status"),
+                        media_type: e.get_child("media", NS).and_then(|m| text(m, "type")),
                     })
                     .collect(),
             })
@@ -221,6 +224,9 @@ impl ConferenceInfo {
                     ));
                     if let Some(st) = &e.status {
                         s.push_str(&format!("<status>{}</status>", esc(st)));
+                    }
+                    if let Some(t) = &e.media_type {
+                        s.push_str(&format!("<media id=\"1\"><type>{}</type></media>", esc(t)));
                     }
                     s.push_str("</endpoint>\n");
                 }

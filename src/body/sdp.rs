@@ -277,6 +277,64 @@ pub fn msrp_answer(
     ))
 }
 
+/// RFC 7701 §5.3 / RFC 7702 §5.1: a participant's offer for a chat room: everything is
+/// wrapped in `message/cpim`, the real types go in `accept-wrapped-types`, and `a=chatroom`
+/// says we support nicknames and private messages (RFC 7702 MUST advertise the latter).
+pub fn chatroom_offer(host: &str, path: &str, max_size: u64) -> Sdp {
+    let mut s = msrp_sdp(
+        host,
+        path,
+        "message/cpim".into(),
+        "actpass",
+        max_size,
+        false,
+    );
+    chatroom_attrs(&mut s);
+    s
+}
+
+/// RFC 7702 §6.1: the focus's answer to a participant's offer: `None` when the offer cannot
+/// carry `message/cpim` (488). The bool: we open the MSRP connection.
+pub fn chatroom_answer(
+    offer: &Sdp,
+    host: &str,
+    path: &str,
+    max_size: u64,
+    tls: bool,
+) -> Option<(Sdp, bool)> {
+    let (mut answer, we_connect) =
+        msrp_answer(offer, host, path, &["message/cpim"], max_size, tls)?;
+    if let Some(m) = answer.media.first_mut() {
+        for (k, v) in &mut m.attributes {
+            if k == "accept-types" {
+                *v = Some("message/cpim text/plain text/html".into());
+            }
+        }
+    }
+    chatroom_attrs(&mut answer);
+    Some((answer, we_connect))
+}
+
+fn chatroom_attrs(s: &mut Sdp) {
+    if let Some(m) = s.media.first_mut() {
+        m.attributes.push((
+            "accept-wrapped-types".into(),
+            Some("text/plain text/html application/im-iscomposing+xml".into()),
+        ));
+        m.attributes
+            .push(("chatroom".into(), Some("nickname private-messages".into())));
+    }
+}
+
+/// The tokens of an `a=chatroom` attribute (RFC 7701 §7), lower-cased; `None` without one.
+pub fn chatroom_tokens(m: &Media) -> Option<Vec<String>> {
+    m.attr("chatroom").map(|v| {
+        v.split_whitespace()
+            .map(|t| t.to_ascii_lowercase())
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,6 +127,8 @@ pub struct AddressMap {
     routes: Vec<(String, String)>,
     remote_any: bool,
     remote_domains: Vec<String>,
+    /// `xmpp.muc_domains`: `sip:room@<muc>` is the XMPP room `room@<muc>` (RFC 7702 §6).
+    muc_domains: Vec<String>,
 }
 
 impl AddressMap {
@@ -161,6 +163,7 @@ impl AddressMap {
                 .collect(),
             remote_any: cfg.sip.remote_domains.iter().any(|d| d == "*"),
             remote_domains: lower(&cfg.sip.remote_domains),
+            muc_domains: lower(&cfg.xmpp.muc_domains),
         }
     }
 
@@ -176,13 +179,21 @@ impl AddressMap {
             .any(|d| d.eq_ignore_ascii_case(domain))
     }
 
-    /// The XMPP domain a SIP host stands for, if it names one of ours.
+    /// Is `domain` one of the MUC services SIP users may enter (`xmpp.muc_domains`)?
+    pub fn is_muc_domain(&self, domain: &str) -> bool {
+        self.muc_domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// The XMPP domain a SIP host stands for, if it names one of ours (user or MUC domain).
     fn xmpp_domain_for_sip_host(&self, host: &str) -> Option<&str> {
         if let Some((_, x)) = self.routes.iter().find(|(s, _)| s == host) {
             return Some(x);
         }
         self.xmpp_domains
             .iter()
+            .chain(&self.muc_domains)
             .find(|d| d.as_str() == host)
             .map(String::as_str)
     }
@@ -244,7 +255,7 @@ impl AddressMap {
             }
             return Ok(SipAddress { user, host, gruu });
         }
-        if self.is_served_xmpp_domain(&domain) {
+        if self.is_served_xmpp_domain(&domain) || self.is_muc_domain(&domain) {
             let host = self.sip_host_for_xmpp_domain(&domain).to_string();
             return Ok(SipAddress { user, host, gruu });
         }

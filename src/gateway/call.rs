@@ -121,6 +121,11 @@ pub struct Call {
     pub transport: Transport,
     /// See [`CallTimer`].
     pub timers: TimerTable<CallTimer, 2>,
+    /// The peer's `a=chatroom` tokens (RFC 7701 §7), lower case; `None` without one.
+    pub peer_chatroom: Option<Vec<String>>,
+    /// We answer as a conference focus: our Contact carries `isfocus` (RFC 4579 §3,
+    /// RFC 7702 §6.1).
+    pub focus: bool,
 }
 
 impl Call {
@@ -139,7 +144,8 @@ impl Call {
         !matches!(self.phase, Phase::Cancelled { .. } | Phase::Ended)
     }
 
-    fn dialog_mut(&mut self) -> Option<&mut Dialog> {
+    /// The INVITE dialog, once there is one.
+    pub(in crate::gateway) fn dialog_mut(&mut self) -> Option<&mut Dialog> {
         match &mut self.phase {
             Phase::Connecting { dialog, .. } | Phase::Open { dialog, .. } => Some(dialog),
             _ => None,
@@ -194,6 +200,8 @@ pub struct Offered {
     pub msrp: Session,
     /// We open the MSRP connection.
     pub we_connect: bool,
+    /// The offer's `a=chatroom` tokens.
+    pub chatroom: Option<Vec<String>>,
 }
 
 /// The first URI of an MSRP path as a socket address (IP literals only: we do not resolve
@@ -245,6 +253,7 @@ impl Core {
     pub(super) fn call_mut(&mut self, owner: Owner) -> Option<&mut Call> {
         match owner {
             Owner::Chat(id) => self.chats.call_mut(id),
+            Owner::Muc(id) => self.mucs.call_mut(id),
             Owner::Page | Owner::Presence(_) => None,
         }
     }
@@ -253,6 +262,7 @@ impl Core {
     fn rearm_call(&mut self, owner: Owner) {
         match owner {
             Owner::Chat(id) => self.chats.rearm(id),
+            Owner::Muc(id) => self.mucs.rearm(id),
             Owner::Page | Owner::Presence(_) => {}
         }
     }
@@ -261,6 +271,7 @@ impl Core {
     fn call_event(&mut self, now: Instant, owner: Owner, ev: CallEvent) {
         match owner {
             Owner::Chat(id) => self.chat_call_event(now, id, ev),
+            Owner::Muc(id) => self.muc_call_event(now, id, ev),
             Owner::Page | Owner::Presence(_) => {}
         }
     }
@@ -269,12 +280,19 @@ impl Core {
     fn owner_has_queued(&self, owner: Owner) -> bool {
         match owner {
             Owner::Chat(id) => self.chats.has_queued(id),
+            Owner::Muc(id) => self.mucs.has_queued(id),
             Owner::Page | Owner::Presence(_) => false,
         }
     }
 
     /// A new MSRP session with our path (`msrps` and the TLS port when `tls`).
     pub(super) fn new_msrp_session(&mut self, tls: bool) -> Session {
+        let scfg = self.cfg.call.session;
+        self.new_msrp_session_with(tls, scfg)
+    }
+
+    /// A new MSRP session with these settings (rooms accept CPIM, RFC 7701).
+    pub(super) fn new_msrp_session_with(&mut self, tls: bool, scfg: SessionConfig) -> Session {
         let cfg = &self.cfg.call;
         let port = match (tls, cfg.tls_port) {
             (true, Some(p)) => p,
@@ -287,7 +305,7 @@ impl Core {
             session_id: new_session_id(&mut self.rng),
             transport: "tcp".into(),
         };
-        Session::new(cfg.session, local, Vec::new(), &mut self.rng)
+        Session::new(scfg, local, Vec::new(), &mut self.rng)
     }
 
     /// Our SDP offer for a new outgoing call and the session it describes.
@@ -317,7 +335,8 @@ impl Core {
 
     /// RFC 7573 §5 / RFC 4975 §8: can this INVITE's offer be answered? The refusal is the
     /// status with its headers (a 488 carries a Warning saying why, RFC 3261 §20.43).
-    pub(super) fn check_offer(&mut self, req: &Request) -> Result<Offered, Refusal> {
+    /// `room`: we answer as a chat room's focus (RFC 7702 §6.1: CPIM, `a=chatroom`).
+    pub(super) fn check_offer(&mut self, req: &Request, room: bool) -> Result<Offered, Refusal> {
         let host = self.ua.config().public_host.clone();
         let warn = |code: u16, text: &str| Refusal {
             code: 488,
@@ -344,16 +363,31 @@ impl Core {
                 "Incompatible transport protocol: MSRP over TLS is not configured (msrp.tls_listen)",
             ));
         }
-        let mut msrp = self.new_msrp_session(tls);
+        let mut msrp = if room {
+            self.new_room_session(tls)
+        } else {
+            self.new_msrp_session(tls)
+        };
         let cfg = &self.cfg.call;
-        let Some((answer, we_connect)) = sdp::msrp_answer(
-            &offer,
-            &cfg.host,
-            &msrp.local.to_string(),
-            cfg.session.accept,
-            cfg.session.max_size,
-            tls,
-        ) else {
+        let answer = if room {
+            sdp::chatroom_answer(
+                &offer,
+                &cfg.host,
+                &msrp.local.to_string(),
+                self.mucs.cfg.cpim_max_bytes,
+                tls,
+            )
+        } else {
+            sdp::msrp_answer(
+                &offer,
+                &cfg.host,
+                &msrp.local.to_string(),
+                cfg.session.accept,
+                cfg.session.max_size,
+                tls,
+            )
+        };
+        let Some((answer, we_connect)) = answer else {
             return Err(warn(
                 305,
                 "Incompatible media format: no common accept-types",
@@ -370,6 +404,7 @@ impl Core {
             answer: answer.to_body(),
             msrp,
             we_connect,
+            chatroom: offer.msrp().and_then(sdp::chatroom_tokens),
         })
     }
 
@@ -396,8 +431,11 @@ impl Core {
             .and_then(NameAddr::parse)
             .map(|n| n.uri)
             .unwrap_or_default();
-        let transport = call.transport;
-        let contact = self.ua.config().contact(&to_uri, transport);
+        let (transport, focus) = (call.transport, call.focus);
+        let mut contact = self.ua.config().contact(&to_uri, transport);
+        if focus {
+            contact.push_str(";isfocus");
+        }
         let Some(call) = self.call_mut(owner) else {
             return;
         };
@@ -475,6 +513,7 @@ impl Core {
             return self.call_event(now, owner, CallEvent::End(End::Failed(488)));
         };
         call.msrp.remote = media.path();
+        call.peer_chatroom = sdp::chatroom_tokens(&media);
         call.timers.set(CallTimer::Connect, now + connect_timeout);
         if we_connect {
             let tls = call.msrp.local.secure;

@@ -47,6 +47,8 @@ pub struct CoreConfig {
     pub wall_clock: Option<(std::time::Instant, std::time::SystemTime)>,
     /// `[presence]`.
     pub presence: crate::config::PresenceConfig,
+    /// `[groupchat]`.
+    pub groupchat: crate::config::GroupchatConfig,
     /// Seed of every random id the core makes (tags, Call-IDs, branches, MSRP session ids).
     /// `None`: from the operating system — what production wants, since MSRP session ids
     /// must be unguessable (RFC 4975 §14.1); tests pass a fixed one.
@@ -100,10 +102,15 @@ impl CoreConfig {
             },
             max_message: cfg.sip.max_message_bytes,
             udp_max: cfg.limits.sip_message_size,
-            methods: if cfg.presence.enabled {
-                [METHODS.as_slice(), &[Method::Subscribe, Method::Notify]].concat()
-            } else {
-                METHODS.to_vec()
+            methods: {
+                let mut m = METHODS.to_vec();
+                if cfg.presence.enabled || cfg.groupchat.enabled {
+                    m.extend([Method::Subscribe, Method::Notify]);
+                }
+                if cfg.groupchat.enabled {
+                    m.push(Method::Refer);
+                }
+                m
             },
             supported: vec![],
             accept: im::ACCEPT.split(", ").map(String::from).collect(),
@@ -156,6 +163,7 @@ impl CoreConfig {
             max_body: usize::try_from(cfg.msrp.max_message_bytes).unwrap_or(usize::MAX),
             wall_clock: None,
             presence: cfg.presence.clone(),
+            groupchat: cfg.groupchat.clone(),
             seed: None,
         }
     }

@@ -26,6 +26,7 @@ pub struct Out {
     pub xmpp: Vec<String>,
     pub msrp: Vec<(u64, String)>,
     pub connect: Vec<(ChatId, SocketAddr)>,
+    pub muc_connect: Vec<(u64, SocketAddr)>,
     pub close: Vec<u64>,
     pub store: Vec<StoreOp>,
 }
@@ -40,7 +41,7 @@ pub struct T {
 /// 127.0.0.1:5060, plus `extra` TOML.
 pub fn config(extra: &str) -> Config {
     let toml = format!(
-        "[xmpp]\ncomponent = \"sip.example.com\"\nsecret = \"x\"\ndomains = [\"example.com\"]\n[sip]\ndomain = \"example.net\"\nlisten = [\"udp:127.0.0.1:5070\"]\noutbound_proxy = \"sip:127.0.0.1:5060\"\n[msrp]\nlisten = \"127.0.0.1:2855\"\n{extra}"
+        "[xmpp]\ncomponent = \"sip.example.com\"\nsecret = \"x\"\ndomains = [\"example.com\"]\nmuc_domains = [\"muc.example.com\"]\n[sip]\ndomain = \"example.net\"\nlisten = [\"udp:127.0.0.1:5070\"]\noutbound_proxy = \"sip:127.0.0.1:5060\"\n[msrp]\nlisten = \"127.0.0.1:2855\"\n{extra}"
     );
     Config::parse(&toml).unwrap()
 }
@@ -78,6 +79,11 @@ impl T {
                     addr,
                     ..
                 } => o.connect.push((chat, addr)),
+                Output::MsrpConnect {
+                    owner: Owner::Muc(id),
+                    addr,
+                    ..
+                } => o.muc_connect.push((id, addr)),
                 Output::MsrpConnect { .. } | Output::Resolve { .. } => {}
                 Output::MsrpClose { conn } => o.close.push(conn),
                 Output::Store(op) => o.store.push(op),

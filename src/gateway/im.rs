@@ -74,7 +74,12 @@ pub fn sip_endpoints(req: &Request, map: &AddressMap) -> Result<(Jid, Jid), Refu
         return Err(Refusal::new(404, "Not an XMPP user of this gateway"));
     }
 
-    // From → from, under the component domain; never one of our XMPP domains (spoofing).
+    Ok((sip_sender(req, map)?, to))
+}
+
+/// The sender of a SIP request as a JID under the component domain; never one of our XMPP
+/// domains or MUC services, which would let SIP claim an XMPP identity (403).
+pub fn sip_sender(req: &Request, map: &AddressMap) -> Result<Jid, Refusal> {
     let from_na = req
         .headers
         .get("From")
@@ -91,7 +96,7 @@ pub fn sip_endpoints(req: &Request, map: &AddressMap) -> Result<(Jid, Jid), Refu
             "From claims an identity of the XMPP side",
         ));
     }
-    Ok((from, to))
+    Ok(from)
 }
 
 /// What a SIP MESSAGE carries once its encoding and CPIM envelope are off.

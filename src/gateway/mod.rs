@@ -25,6 +25,7 @@ pub mod errors;
 pub mod im;
 pub mod metrics;
 pub mod msrp_conns;
+pub mod muc;
 pub mod notices;
 pub mod owners;
 pub mod page;
@@ -159,6 +160,8 @@ pub struct Gauges {
     pub sip_transactions: usize,
     /// SIP retransmissions since start (a counter).
     pub sip_retransmissions: u64,
+    /// Users in rooms through stox (RFC 7702, both directions).
+    pub groupchat_sessions: usize,
 }
 
 /// The gateway core.
@@ -176,6 +179,7 @@ pub struct Core {
     pages: page::Pages,
     chats: chat::table::Chats,
     presence: presence::Presences,
+    mucs: muc::table::Mucs,
     /// Shutting down: new SIP requests are refused (503) so the proxy tries another instance.
     closing: bool,
 }
@@ -193,6 +197,7 @@ impl Core {
             ua: UserAgent::with_rng(cfg.ua.clone(), ua_rng),
             chats: chat::table::Chats::new(cfg.chat.clone()),
             presence: presence::Presences::new(cfg.presence.clone()),
+            mucs: muc::table::Mucs::new(cfg.groupchat.clone()),
             closing: false,
             cfg,
             out: VecDeque::new(),
@@ -218,6 +223,7 @@ impl Core {
             presence_watchers: self.presence.watchers.len(),
             sip_transactions: self.ua.transactions(),
             sip_retransmissions: self.ua.retransmissions(),
+            groupchat_sessions: self.mucs.len(),
         }
     }
 
@@ -252,6 +258,7 @@ impl Core {
                 self.closing = true;
                 self.page_shutdown();
                 self.chat_shutdown(now);
+                self.muc_shutdown(now);
             }
         }
         self.drain_ua(now);
@@ -270,6 +277,7 @@ impl Core {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t = timers::soonest(self.ua.poll_timeout(), self.chats.poll_timeout());
         let t = timers::soonest(t, self.presence.poll_timeout());
+        let t = timers::soonest(t, self.mucs.poll_timeout());
         timers::soonest(t, self.pages.poll_timeout())
     }
 
@@ -280,6 +288,7 @@ impl Core {
         self.chat_timeout(now);
         self.page_timeout(now);
         self.presence_timeout(now);
+        self.muc_timeout(now);
         self.drain_ua(now);
     }
 
@@ -299,6 +308,7 @@ impl Core {
                 UaEvent::Response { tx, resp } => match self.owners.tx(tx) {
                     Some(Owner::Page) => self.page_response(now, tx, &resp),
                     Some(Owner::Presence(_)) => self.presence_response(now, tx, Ok(&resp)),
+                    Some(Owner::Muc(id)) => self.muc_response(now, id, tx, Ok(&resp)),
                     Some(owner) => self.call_response(now, owner, &resp),
                     None => {}
                 },
@@ -307,6 +317,7 @@ impl Core {
                     Some(Owner::Presence(_)) => {
                         self.presence_response(now, tx, Err((code, &reason)))
                     }
+                    Some(Owner::Muc(id)) => self.muc_response(now, id, tx, Err((code, &reason))),
                     Some(owner) => self.call_failure(now, owner, code, &reason, None),
                     None => {}
                 },
@@ -344,9 +355,16 @@ impl Core {
             }
             (_, Some(None)) => self.ua.reply(now, tx, &req, 481, &[]),
             (_, Some(Some(Owner::Presence(id)))) => self.presence_request(now, Some(id), tx, &req),
+            (_, Some(Some(Owner::Muc(id)))) => self.muc_in_dialog(now, id, tx, &req),
             (Method::Message, _) => self.on_sip_message(now, tx, req),
             (_, Some(Some(owner))) => self.call_in_dialog(now, owner, tx, &req),
+            (Method::Subscribe, None) if muc::participant::event_of(&req) == "conference" => {
+                self.focus_subscribe(now, None, tx, &req)
+            }
             (Method::Subscribe, None) => self.presence_request(now, None, tx, &req),
+            (Method::Invite, None) if self.is_room_request(&req) => {
+                self.on_room_invite(now, tx, &req, from)
+            }
             (Method::Invite, None) => self.on_chat_invite(now, tx, &req, from),
             _ => self.ua.reply(now, tx, &req, 481, &[]),
         }

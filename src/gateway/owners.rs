@@ -25,6 +25,9 @@ pub enum Owner {
     Chat(ChatId),
     /// A presence subscription (RFC 8048), either direction.
     Presence(crate::gateway::presence::PresenceId),
+    /// One user in one chat room (RFC 7702), either direction: its call, its conference
+    /// subscription and the REFERs in its dialog.
+    Muc(crate::gateway::muc::MucId),
 }
 
 /// A dialog as the requests inside it name it to us: Call-ID and our tag (RFC 3261 §12).

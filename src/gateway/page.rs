@@ -142,7 +142,7 @@ impl Core {
     }
 
     /// [`Core::wall`] as RFC 3339 (CPIM `DateTime`).
-    fn wall_now(&self, now: Instant) -> Option<String> {
+    pub(in crate::gateway) fn wall_now(&self, now: Instant) -> Option<String> {
         notices::rfc3339(self.wall(now)?)
     }
 

@@ -26,6 +26,9 @@ impl Core {
     }
 
     fn on_iq(&mut self, iq: Iq) {
+        if let Some(reply) = self.room_disco(&iq) {
+            return self.emit(reply);
+        }
         if let Some(reply) = self.cfg.service.handle_iq(&self.addresses, iq) {
             self.emit(reply);
         }
@@ -38,6 +41,9 @@ impl Core {
 
     /// `<message/>` to a SIP user → SIP MESSAGE (RFC 7572 §4).
     fn on_message(&mut self, now: Instant, m: Message) {
+        if self.focus_stanza_message(now, &m) {
+            return;
+        }
         if m.type_ == MessageType::Error {
             self.metrics.bounces += 1;
             if !self.chat_bounce(now, &m) {
@@ -62,6 +68,9 @@ impl Core {
             );
             return self.bounce(&m, err);
         }
+        if self.participant_stanza(now, &m) {
+            return;
+        }
         if self.chat_wanted(now, &m) {
             return self.on_chat_stanza(now, m);
         }
@@ -77,6 +86,9 @@ impl Core {
     /// Presence: errors are counted; an `unavailable` also ends the sender's chat sessions;
     /// everything else is presence interworking (RFC 8048) when `presence.enabled`.
     fn on_presence(&mut self, now: Instant, p: Presence) {
+        if self.focus_stanza_presence(now, &p) {
+            return;
+        }
         if p.type_ == PresenceType::Error {
             self.metrics.bounces += 1;
             return;
@@ -101,6 +113,9 @@ impl Core {
                     self.emit(reply);
                 }
             }
+            return;
+        }
+        if self.participant_presence(now, &p) {
             return;
         }
         if self.cfg.presence.enabled {

@@ -1,7 +1,10 @@
 //! One MSRP session (RFC 4975 §7), sans-IO: frames in, bytes to write and events out, time
 //! as an input. It chunks what it sends and tracks each SEND's transaction (30 s, §7.1),
 //! answers and reassembles what it receives, produces REPORTs for `Success-Report: yes`, and
-//! answers unknown methods with 501 and SENDs for another session with 481.
+//! answers unknown methods with 501 and SENDs for another session with 481. RFC 7701's
+//! NICKNAME is a transaction like a SEND: ours report their final status
+//! ([`Event::NicknameResult`]), the peer's wait for the owner's answer
+//! ([`Event::Nickname`], [`Session::answer_nickname`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -69,6 +72,27 @@ pub enum Event {
         /// Its `Status` code.
         status: u16,
     },
+    /// Every chunk of a message we sent got a 2xx: the peer (an MSRP switch, RFC 7701)
+    /// accepted it.
+    Accepted {
+        /// Its Message-ID.
+        message_id: String,
+    },
+    /// The peer asks for a nickname (RFC 7701 NICKNAME); answer with
+    /// [`Session::answer_nickname`].
+    Nickname {
+        /// The request's transaction id.
+        tid: String,
+        /// `Use-Nickname`, unquoted.
+        nick: String,
+    },
+    /// The final status of a NICKNAME we sent (408 when nothing came back).
+    NicknameResult {
+        /// Its transaction id.
+        tid: String,
+        /// The status.
+        code: u16,
+    },
     /// A message we sent failed: error response, or no response in time (408).
     SendFailed {
         /// The Message-ID of the failed message.
@@ -93,6 +117,7 @@ choice! {
 }
 
 struct Pending {
+    /// The message a SEND belongs to; empty for a NICKNAME.
     message_id: String,
     deadline: Instant,
     /// `no`: no response expected; `partial`: only failures are answered.
@@ -111,8 +136,37 @@ pub struct Session {
     reassembly: Reassembly,
     /// Success-Report wanted, per incoming Message-ID (the first chunk says).
     wants_report: HashMap<String, bool>,
+    /// The peer's NICKNAME requests waiting for the owner's answer.
+    nick_in: HashMap<String, Frame>,
     events: VecDeque<Event>,
     rng: rand::rngs::StdRng,
+}
+
+/// RFC 7701 `Use-Nickname` is a quoted-string (RFC 4975's `quoted-string` with `\` escapes).
+fn quote(nick: &str) -> String {
+    let mut s = String::from("\"");
+    for c in nick.chars() {
+        if c == '"' || c == '\\' {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('"');
+    s
+}
+
+fn unquote(v: &str) -> Option<String> {
+    let inner = v.trim().strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return None,
+            c => out.push(c),
+        }
+    }
+    (!out.trim().is_empty()).then_some(out)
 }
 
 fn status_of(v: &str) -> Option<u16> {
@@ -137,6 +191,7 @@ impl Session {
             deadlines: BTreeMap::new(),
             reassembly: Reassembly::new(cfg.max_size, 64),
             wants_report: HashMap::new(),
+            nick_in: HashMap::new(),
             events: VecDeque::new(),
             rng: rand::rngs::StdRng::from_seed(rng.random()),
         }
@@ -264,8 +319,57 @@ impl Session {
                     });
                 }
             }
+            Kind::Request(m) if m == "NICKNAME" => self.on_nickname(f),
             Kind::Request(_) => self.respond(&f, 501, "Unknown method"),
         }
+    }
+
+    /// RFC 7701: sends NICKNAME with `Use-Nickname: "<nick>"` (no body, no report headers);
+    /// its final status comes back as [`Event::NicknameResult`] with the returned tid.
+    pub fn nickname(&mut self, now: Instant, nick: &str) -> String {
+        let tid = self.tid();
+        let f = Frame {
+            tid: tid.clone(),
+            kind: Kind::Request("NICKNAME".into()),
+            headers: vec![
+                ("To-Path".into(), self.to_path()),
+                ("From-Path".into(), self.local.to_string()),
+                ("Use-Nickname".into(), quote(nick)),
+            ],
+            body: Vec::new(),
+            flag: Flag::Last,
+        };
+        let deadline = now + self.cfg.transaction_timeout;
+        self.pending.insert(
+            tid.clone(),
+            Pending {
+                message_id: String::new(),
+                deadline,
+                failure_report: FailureReport::Yes,
+            },
+        );
+        self.deadlines.insert((deadline, tid.clone()), ());
+        self.events.push_back(Event::Transmit(f.to_bytes()));
+        tid
+    }
+
+    /// Answers the peer's NICKNAME (200, 425 Nickname usage failed, 403, …).
+    pub fn answer_nickname(&mut self, tid: &str, code: u16, comment: &str) {
+        if let Some(f) = self.nick_in.remove(tid) {
+            self.respond(&f, code, comment);
+        }
+    }
+
+    fn on_nickname(&mut self, f: Frame) {
+        let Some(nick) = f.header("Use-Nickname").and_then(unquote) else {
+            return self.respond(&f, 400, "Missing or bad Use-Nickname");
+        };
+        if self.nick_in.len() >= 8 {
+            return self.respond(&f, 403, "Too many NICKNAME requests in progress");
+        }
+        let tid = f.tid.clone();
+        self.nick_in.insert(tid.clone(), f);
+        self.events.push_back(Event::Nickname { tid, nick });
     }
 
     fn on_response(&mut self, tid: &str, code: u16, comment: &str) {
@@ -273,7 +377,19 @@ impl Session {
             return;
         };
         self.deadlines.remove(&(p.deadline, tid.to_string()));
-        if code >= 300 {
+        if p.message_id.is_empty() {
+            return self.events.push_back(Event::NicknameResult {
+                tid: tid.to_string(),
+                code,
+            });
+        }
+        if code < 300 {
+            if !self.pending.values().any(|o| o.message_id == p.message_id) {
+                self.events.push_back(Event::Accepted {
+                    message_id: p.message_id,
+                });
+            }
+        } else {
             self.events.push_back(Event::SendFailed {
                 message_id: p.message_id,
                 code,
@@ -390,6 +506,11 @@ impl Session {
             }
             self.deadlines.remove(&(at, tid.clone()));
             if let Some(p) = self.pending.remove(&tid) {
+                if p.message_id.is_empty() {
+                    self.events
+                        .push_back(Event::NicknameResult { tid, code: 408 });
+                    continue;
+                }
                 // No answer: a failure when one was promised (yes), success otherwise.
                 if p.failure_report == FailureReport::Yes {
                     self.events.push_back(Event::SendFailed {

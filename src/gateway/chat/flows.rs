@@ -183,6 +183,8 @@ impl Core {
             msrp,
             transport,
             timers: Default::default(),
+            focus: false,
+            peer_chatroom: None,
         };
         let mut chat = Chat::new(user, peer, thread, call);
         chat.queue.push_back(m);
@@ -209,7 +211,7 @@ impl Core {
             Ok(p) => p,
             Err(r) => return self.refuse(now, tx, req, r),
         };
-        let offered = match self.check_offer(req) {
+        let offered = match self.check_offer(req, false) {
             Ok(o) => o,
             Err(r) => return self.refuse(now, tx, req, r),
         };
@@ -234,6 +236,8 @@ impl Core {
             msrp: offered.msrp,
             transport: from.transport,
             timers: Default::default(),
+            focus: false,
+            peer_chatroom: None,
         };
         let id = self.add_chat(Chat::new(user, peer, call_id.clone(), call));
         if self.link_up {
@@ -406,7 +410,13 @@ impl Core {
             return;
         };
         match ev {
-            MsrpSessionEvent::Transmit(_) => {}
+            MsrpSessionEvent::Transmit(_)
+            | MsrpSessionEvent::Accepted { .. }
+            | MsrpSessionEvent::NicknameResult { .. } => {}
+            MsrpSessionEvent::Nickname { tid, .. } => {
+                // RFC 7701 nicknames exist in chat rooms only.
+                c.call.msrp.answer_nickname(&tid, 501, "Not a chat room");
+            }
             MsrpSessionEvent::Message {
                 tid,
                 message_id,
