@@ -538,6 +538,99 @@ mod tests {
         )
     }
 
+    /// RFC 7702 §5.2's NICKNAME exchange (vector 2 of the spec notes): ours out, 200 and
+    /// 425 back; theirs in, answered by the owner; a NICKNAME without Use-Nickname is 400.
+    #[test]
+    fn nickname_both_ways() {
+        let mut s = me();
+        let now = Instant::now();
+        let tid = s.nickname(now, "JuliC");
+        let ev = events(&mut s);
+        assert_eq!(
+            ev,
+            vec![Event::Transmit(
+                format!("MSRP {tid} NICKNAME\r\nTo-Path: msrp://s2x.example.net:12763/kjhd37s2s20w2a;tcp\r\nFrom-Path: msrp://x2s.example.com:7654/jshA7weztas;tcp\r\nUse-Nickname: \"JuliC\"\r\n-------{tid}$\r\n").into_bytes()
+            )]
+        );
+        let resp = format!(
+            "MSRP {tid} 425 Nickname usage failed\r\nTo-Path: msrp://x2s.example.com:7654/jshA7weztas;tcp\r\nFrom-Path: msrp://s2x.example.net:12763/kjhd37s2s20w2a;tcp\r\n-------{tid}$\r\n"
+        );
+        s.on_frame(now, frame(resp.as_bytes()));
+        assert_eq!(
+            events(&mut s),
+            vec![Event::NicknameResult {
+                tid: tid.clone(),
+                code: 425
+            }]
+        );
+        // no answer at all: 408
+        let tid2 = s.nickname(now, "a \"b\"");
+        assert!(
+            String::from_utf8(match &events(&mut s)[0] {
+                Event::Transmit(b) => b.clone(),
+                _ => vec![],
+            })
+            .unwrap()
+            .contains("Use-Nickname: \"a \\\"b\\\"\"\r\n")
+        );
+        s.handle_timeout(now + Duration::from_secs(31));
+        assert_eq!(
+            events(&mut s),
+            vec![Event::NicknameResult {
+                tid: tid2,
+                code: 408
+            }]
+        );
+        // theirs
+        let req = "MSRP a786hjs2 NICKNAME\r\nTo-Path: msrp://x2s.example.com:7654/jshA7weztas;tcp\r\nFrom-Path: msrp://s2x.example.net:12763/kjhd37s2s20w2a;tcp\r\nUse-Nickname: \"Romeo\"\r\n-------a786hjs2$\r\n";
+        s.on_frame(now, frame(req.as_bytes()));
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Nickname {
+                tid: "a786hjs2".into(),
+                nick: "Romeo".into()
+            }]
+        );
+        s.answer_nickname("a786hjs2", 200, "OK");
+        let ev = events(&mut s);
+        assert!(
+            matches!(&ev[..], [Event::Transmit(b)] if b.starts_with(b"MSRP a786hjs2 200 OK\r\n")),
+            "{ev:?}"
+        );
+        let bad = req.replace("Use-Nickname: \"Romeo\"\r\n", "");
+        s.on_frame(now, frame(bad.as_bytes()));
+        let ev = events(&mut s);
+        assert!(
+            matches!(&ev[..], [Event::Transmit(b)] if b.starts_with(b"MSRP a786hjs2 400 ")),
+            "{ev:?}"
+        );
+    }
+
+    /// A SEND whose every chunk got 200 is accepted (the reflection trigger of RFC 7702 §5.4).
+    #[test]
+    fn accepted_after_the_last_chunk() {
+        let mut s = me();
+        let now = Instant::now();
+        s.send(
+            now,
+            Some("tid00001"),
+            "mid1",
+            "text/plain",
+            b"hi",
+            false,
+            FailureReport::Yes,
+        );
+        events(&mut s);
+        let ok = "MSRP tid00001 200 OK\r\nTo-Path: msrp://x2s.example.com:7654/jshA7weztas;tcp\r\nFrom-Path: msrp://s2x.example.net:12763/kjhd37s2s20w2a;tcp\r\n-------tid00001$\r\n";
+        s.on_frame(now, frame(ok.as_bytes()));
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Accepted {
+                message_id: "mid1".into()
+            }]
+        );
+    }
+
     fn events(s: &mut Session) -> Vec<Event> {
         std::iter::from_fn(|| s.poll_event()).collect()
     }

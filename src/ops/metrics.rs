@@ -28,6 +28,7 @@ pub struct Exporter {
     link_ups: Counter,
     queue_depth: Gauge,
     chat_sessions: Gauge,
+    groupchat_sessions: Gauge,
     subscriptions: Family<Labels, Gauge>,
     sip_transactions: Gauge,
     sip_retransmissions: Counter,
@@ -96,6 +97,12 @@ impl Exporter {
             "Stanzas waiting for the component link",
             queue_depth.clone(),
         );
+        let groupchat_sessions = Gauge::default();
+        registry.register(
+            "groupchat_sessions",
+            "Users in chat rooms through stox (RFC 7702, both directions)",
+            groupchat_sessions.clone(),
+        );
         let chat_sessions = Gauge::default();
         registry.register(
             "chat_sessions",
@@ -144,6 +151,7 @@ impl Exporter {
             link_ups,
             queue_depth,
             chat_sessions,
+            groupchat_sessions,
             subscriptions,
             sip_transactions,
             sip_retransmissions,
@@ -199,6 +207,7 @@ impl Exporter {
         self.link_up.set(i64::from(link_up));
         self.queue_depth.set(queue as i64);
         self.chat_sessions.set(g.chat_sessions as i64);
+        self.groupchat_sessions.set(g.groupchat_sessions as i64);
         self.subscriptions
             .get_or_create(&vec![("direction", "xmpp_to_sip".into())])
             .set(g.presence_watches as i64);

@@ -80,6 +80,15 @@ pub struct Setup {
 }
 
 pub async fn setup(extra_sip: &str, extra: &str) -> Setup {
+    setup_with(extra_sip, extra, |_| {}).await
+}
+
+/// [`setup`] with the loaded config adjusted before the gateway starts.
+pub async fn setup_with(
+    extra_sip: &str,
+    extra: &str,
+    adjust: impl FnOnce(&mut stox::config::Config),
+) -> Setup {
     let server = FakeServer::start().await;
     let peer = SipPeer::bind("127.0.0.1").await;
     // find a free UDP port for stox
@@ -95,6 +104,8 @@ pub async fn setup(extra_sip: &str, extra: &str) -> Setup {
             peer.addr()
         ),
     );
+    let mut cfg = cfg;
+    adjust(&mut cfg);
     let (stop, task) = run_gateway(cfg);
     Setup {
         server,
