@@ -11,7 +11,7 @@ kamailio_start() {
     cp -r /usr/share/kamailio/dbtext/kamailio "$dir/dbtext"
   fi
   # KAM_DEBUG: the cfg's log level (2 logs a line per routed request; benchmarks use 1)
-  sed -e "s/^debug=2/debug=${KAM_DEBUG:-2}/" -e "s/@KADDR@/127.0.0.1/g" -e "s/@KPORT@/$port/g" -e "s/@STOX@/$stox/g" -e "s/@STOXPORT@/$stoxport/g" -e "s|@DBDIR@|$dir/dbtext|g" -e "s|@DSLIST@|$dir/dispatcher.list|g" \
+  sed -e "s/^debug=2/debug=${KAM_DEBUG:-2}/" -e "s/@KADDR@/127.0.0.1/g" -e "s/@KPORT@/$port/g" -e "s/@STOX@/$stox/g" -e "s/@STOXPORT@/$stoxport/g" -e "s|@DBDIR@|$dir/dbtext|g" -e "s|@DSLIST@|$dir/dispatcher.list|g" -e "s|@FOCUS@|${KAM_FOCUS:-127.0.0.1:9}|g" \
     "$STOX_ROOT/scripts/e2e/kamailio/kamailio.cfg" > "$dir/kamailio.cfg"
   kamailio -f "$dir/kamailio.cfg" -P "$dir/kamailio.pid" -w "$dir" -m "${KAM_SHM:-128}" -M 16 -DD -E "$@" \
     >>"$dir/kamailio.log" 2>&1 &

@@ -69,6 +69,12 @@ pub fn sip_endpoints(req: &Request, map: &AddressMap) -> Result<(Jid, Jid), Refu
     let to = map
         .sip_to_jid(&target)
         .map_err(|e| Refusal::new(404, e.to_string()))?;
+    if map.is_muc_domain(to.domain().as_str()) {
+        return Err(Refusal::new(
+            404,
+            "Not Found (a chat room: enter it with an MSRP session, RFC 7702)",
+        ));
+    }
     if !map.is_served_xmpp_domain(to.domain().as_str()) {
         // A SIP user of ours (or a remote SIP domain): we only deliver to XMPP users.
         return Err(Refusal::new(404, "Not an XMPP user of this gateway"));

@@ -585,7 +585,7 @@ impl Core {
             && nick.is_none()
             && let Some(s) = &subject
         {
-            m.subject = Some(s.clone());
+            m.subject = Some(s.clone()).filter(|s| !s.is_empty());
             if let Some(n) = m.notifier.as_mut() {
                 n.subject_dirty = true;
             }
