@@ -9,7 +9,8 @@
 #  4. a long run (10 min at half of stox's max): RSS sampled every 30 s, loss counted;
 #  5. a smaller whole-deployment figure through real Prosody (scripts/bench/e2e.sh).
 #  6. presence: memory per subscription, NOTIFY throughput, restart time (examples/presence_scale.rs).
-# Results: bench/results/{page.csv,e2e.csv,sessions.txt,long.csv,page.svg,table.md,presence.txt}.
+#  7. groupchat: memory per bridged occupant, room message fan-out (examples/muc_scale.rs).
+# Results: bench/results/{page.csv,e2e.csv,sessions.txt,long.csv,page.svg,table.md,presence.txt,groupchat.txt}.
 # Usage: scripts/bench.sh [--quick]   (--quick: 3 s per rate, no long run, ≤ 10k sessions)
 #
 # Kamailio 5.6.3's xmpp module (Debian kamailio-xmpp-modules) dereferences NULL in the expat
@@ -36,6 +37,9 @@ cargo build --release --bin stox --example load 2>&1 | tail -1
 
 log "presence at scale (100,000 subscriptions)"
 cargo run -q --release --example presence_scale -- "$([ -n "$QUICK" ] && echo 10000 || echo 100000)" | tee "$out/presence.txt"
+
+log "groupchat at scale (10,000 SIP participants in 1,000 XMPP rooms)"
+cargo run -q --release --example muc_scale -- "$([ -n "$QUICK" ] && echo 100 || echo 1000)" | tee "$out/groupchat.txt"
 
 log "criterion micro-benchmarks"
 cargo bench --bench sip -- --warm-up-time 1 --measurement-time 3 2>&1 | grep -E "^(sip|tx|dialog|subscription)|time:" | tee "$out/criterion.txt"

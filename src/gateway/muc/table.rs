@@ -202,7 +202,8 @@ impl Muc {
 pub struct Mucs {
     /// Settings.
     pub cfg: GroupchatConfig,
-    map: HashMap<MucId, Muc>,
+    /// Boxed: a `Muc` is ~2 KB, and a map of them keeps up to half its slots empty.
+    map: HashMap<MucId, Box<Muc>>,
     next: MucId,
     /// (user bare JID, room bare JID) → sessions.
     by_pair: BTreeMap<(String, String), Vec<MucId>>,
@@ -242,12 +243,12 @@ impl Mucs {
 
     /// A session.
     pub fn get(&self, id: MucId) -> Option<&Muc> {
-        self.map.get(&id)
+        self.map.get(&id).map(|m| &**m)
     }
 
     /// A session, to change.
     pub fn get_mut(&mut self, id: MucId) -> Option<&mut Muc> {
-        self.map.get_mut(&id)
+        self.map.get_mut(&id).map(|m| &mut **m)
     }
 
     /// A session's call.
@@ -315,7 +316,7 @@ impl Mucs {
             .entry(pair(&m.user, &m.room))
             .or_default()
             .push(id);
-        self.map.insert(id, m);
+        self.map.insert(id, Box::new(m));
         id
     }
 
@@ -338,7 +339,7 @@ impl Mucs {
     }
 
     /// Removes a session from every index.
-    pub fn remove(&mut self, id: MucId) -> Option<Muc> {
+    pub fn remove(&mut self, id: MucId) -> Option<Box<Muc>> {
         let m = self.map.remove(&id)?;
         let key = pair(&m.user, &m.room);
         if let Some(v) = self.by_pair.get_mut(&key) {
