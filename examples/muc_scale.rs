@@ -4,6 +4,8 @@
 //! and NOTIFYs, and the room's presence (19 other occupants per participant).
 //! Prints memory per bridged occupant (RSS delta), and the fan-out rate of a room message
 //! (one MUC groupchat → one CPIM SEND per SIP participant).
+//! Then the other direction (§5) in a fresh core: as many XMPP users, each in a SIP room
+//! whose focus lists 19 others (INVITE, MSRP, NICKNAME, conference SUBSCRIBE + NOTIFY).
 //! Usage: cargo run --release --example muc_scale [ROOMS]   (default 1000 → 10,000 occupants)
 
 use std::time::{Duration, Instant, SystemTime};
@@ -70,6 +72,8 @@ struct Out {
     sip: Vec<String>,
     xmpp: Vec<String>,
     msrp: usize,
+    frames: Vec<String>,
+    connect: Vec<stox::gateway::Owner>,
 }
 
 fn drain(c: &mut Core) -> Out {
@@ -80,7 +84,11 @@ fn drain(c: &mut Core) -> Out {
             Output::Stanza(s) | Output::TrackedStanza(_, s) => {
                 o.xmpp.push(String::from(&Element::from(s)))
             }
-            Output::Msrp { .. } => o.msrp += 1,
+            Output::Msrp { bytes, .. } => {
+                o.msrp += 1;
+                o.frames.push(String::from_utf8_lossy(&bytes).into());
+            }
+            Output::MsrpConnect { owner, .. } => o.connect.push(owner),
             _ => {}
         }
     }
@@ -297,5 +305,104 @@ fn main() {
         "room messages: {sends} CPIM SENDs in {el:.2} s = {:.0}/s ({:.1} µs CPU per delivered room message)",
         sends as f64 / el,
         el * 1e6 / sends.max(1) as f64
+    );
+    participant_side(n);
+}
+
+/// §5: `n` XMPP users, each in its own SIP room of 20.
+fn participant_side(n: usize) {
+    let toml = "[xmpp]\ncomponent = \"sip.example.com\"\nsecret = \"x\"\ndomains = [\"example.com\"]\n[sip]\ndomain = \"example.net\"\noutbound_proxy = \"sip:127.0.0.1:5060\"\n[msrp]\nmax_sessions = 1000000\n[groupchat]\nmax_rooms_per_user = 100000\n";
+    let cfg = Config::parse(toml).unwrap();
+    let mut now = Instant::now();
+    let mut c = Core::new(
+        CoreConfig::from_config(&cfg)
+            .wall_clock(now, SystemTime::now())
+            .seed([6; 32]),
+    );
+    c.handle_input(now, Input::LinkUp);
+    drain(&mut c);
+    let live0 = live();
+    let t = Instant::now();
+    let roster: String = (0..19)
+        .map(|k| format!("<user entity=\"sip:r@chat.example.net;gr=n{k}\"><display-text>n{k}</display-text><roles><entry>participant</entry></roles><endpoint entity=\"sip:r@chat.example.net;gr=n{k}\"><status>connected</status></endpoint></user>"))
+        .collect();
+    for i in 0..n {
+        let room = format!("room{i}\\40chat.example.net@sip.example.com");
+        let o = stanza(
+            &mut c,
+            now,
+            &format!(
+                "<presence xmlns='jabber:component:accept' from='juliet{i}@example.com/r' to='{room}/me{i}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+            ),
+        );
+        let inv = &o.sip[0];
+        let path = format!("msrp://127.0.0.1:9000/sw{i};tcp");
+        let sdp = format!(
+            "v=0\r\no=f 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 9000 TCP/MSRP *\r\na=accept-types:message/cpim\r\na=path:{path}\r\na=setup:passive\r\na=chatroom:nickname private-messages\r\n"
+        );
+        let mut ok = String::from("SIP/2.0 200 OK\r\n");
+        for l in inv.split("\r\n") {
+            let name = l.split(':').next().unwrap_or("");
+            if ["Via", "From", "Call-ID", "CSeq"].contains(&name) {
+                ok.push_str(l);
+                ok.push_str("\r\n");
+            }
+            if name == "To" {
+                ok.push_str(&format!("{l};tag=f{i}\r\n"));
+            }
+        }
+        ok.push_str(&format!("Contact: <sip:room{i}@127.0.0.1:5060>;isfocus\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len()));
+        let o = sip(&mut c, now, ok);
+        let owner = o.connect[0];
+        c.handle_input(
+            now,
+            Input::MsrpConnected {
+                owner,
+                result: Ok(i as u64 + 1),
+            },
+        );
+        let o = drain(&mut c);
+        let nick = o.frames.iter().find(|f| f.contains(" NICKNAME")).unwrap();
+        let tid = nick.split(' ').nth(1).unwrap();
+        let ours = header(nick, "From-Path").to_string();
+        msrp(
+            &mut c,
+            now,
+            i as u64 + 1,
+            &format!(
+                "MSRP {tid} 200 OK\r\nTo-Path: {ours}\r\nFrom-Path: {path}\r\n-------{tid}$\r\n"
+            ),
+        );
+        let sub = o.sip.iter().find(|s| s.starts_with("SUBSCRIBE")).unwrap();
+        let mut r = String::from("SIP/2.0 200 OK\r\n");
+        for l in sub.split("\r\n") {
+            let name = l.split(':').next().unwrap_or("");
+            if ["Via", "From", "To", "Call-ID", "CSeq"].contains(&name) {
+                r.push_str(l);
+                r.push_str("\r\n");
+            }
+        }
+        r.push_str("Expires: 600\r\nContent-Length: 0\r\n\r\n");
+        sip(&mut c, now, r);
+        let doc = format!(
+            "<conference-info xmlns=\"urn:ietf:params:xml:ns:conference-info\" entity=\"sip:r@chat.example.net\" state=\"full\" version=\"1\"><users>{roster}</users></conference-info>"
+        );
+        let our_tag = header(inv, "From").split("tag=").nth(1).unwrap();
+        let cid = header(inv, "Call-ID");
+        let notify = format!(
+            "NOTIFY sip:juliet{i}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKn{i}\r\nFrom: <sip:room{i}@chat.example.net>;tag=f{i}\r\nTo: <sip:juliet{i}@example.com>;tag={our_tag}\r\nCall-ID: {cid}\r\nCSeq: 1 NOTIFY\r\nEvent: conference\r\nSubscription-State: active;expires=600\r\nContent-Type: application/conference-info+xml\r\nContent-Length: {}\r\n\r\n{doc}",
+            doc.len()
+        );
+        let o = sip(&mut c, now, notify);
+        assert_eq!(o.xmpp.len(), 21, "19 occupants, self, subject");
+    }
+    let setup = t.elapsed();
+    now += Duration::from_secs(40);
+    c.handle_timeout(now);
+    drain(&mut c);
+    println!(
+        "XMPP users in SIP rooms: {n} (each: call, MSRP session, our conference subscription, roster of 19), set up in {:.2} s; memory per bridged occupant: {} bytes live heap",
+        setup.as_secs_f64(),
+        live().saturating_sub(live0) / n
     );
 }

@@ -175,3 +175,32 @@ fn credentials_never_print_password() {
     };
     assert!(!format!("{c:?}").contains("hunter2"));
 }
+
+#[test]
+fn muc_domains_and_groupchat_are_checked() {
+    let c = load(&GOOD.replace(
+        "domains = [\"example.com\"]",
+        "domains = [\"example.com\"]\nmuc_domains = [\"muc.example.com\"]",
+    ))
+    .unwrap();
+    assert_eq!(c.xmpp.muc_domains, vec!["muc.example.com"]);
+    assert_eq!(c.groupchat.subscribe_expires_secs, 600);
+    let bad = GOOD.replace(
+        "domains = [\"example.com\"]",
+        "domains = [\"example.com\"]\nmuc_domains = [\"example.com\", \"sip.example.com\", \"bad domain\"]",
+    ) + "[groupchat]\nmax_occupants = 0\ncpim_max_bytes = 10\n[groupchat.audio_video]\n\"montague\" = \"x\"\n";
+    let k = keys(load(&bad).unwrap_err());
+    for key in [
+        "xmpp.muc_domains",
+        "groupchat.max_occupants",
+        "groupchat.cpim_max_bytes",
+        "groupchat.audio_video",
+    ] {
+        assert!(k.iter().any(|x| x == key), "{key} in {k:?}");
+    }
+    assert_eq!(
+        k.iter().filter(|x| *x == "xmpp.muc_domains").count(),
+        3,
+        "{k:?}"
+    );
+}
