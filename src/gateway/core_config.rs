@@ -141,6 +141,7 @@ impl CoreConfig {
                 max_size: cfg.msrp.max_message_bytes,
                 transaction_timeout: Duration::from_secs(30),
                 accept: chat::ACCEPT,
+                check: None,
             },
             connect_timeout: Duration::from_secs(cfg.msrp.connect_timeout_secs),
             hold: Duration::from_secs(cfg.msrp.invite_hold_secs),

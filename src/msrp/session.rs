@@ -25,7 +25,14 @@ pub struct SessionConfig {
     pub transaction_timeout: Duration,
     /// Content types we accept (`a=accept-types`); others get 415.
     pub accept: &'static [&'static str],
+    /// A check of each complete message before its last chunk is answered: `Err` answers
+    /// that SEND with the status instead of 200 and drops the message (chat rooms: a CPIM
+    /// envelope that does not parse → 400, RFC 7701 §5).
+    pub check: Option<BodyCheck>,
 }
+
+/// See [`SessionConfig::check`]: (Content-Type, body) → `Err((status, comment))`.
+pub type BodyCheck = fn(&str, &[u8]) -> Result<(), (u16, String)>;
 
 impl Default for SessionConfig {
     fn default() -> Self {
@@ -39,6 +46,7 @@ impl Default for SessionConfig {
                 "application/im-iscomposing+xml",
                 "text/html",
             ],
+            check: None,
         }
     }
 }
@@ -455,6 +463,13 @@ impl Session {
                 content_type,
                 body,
             } => {
+                if let Some(check) = self.cfg.check
+                    && !body.is_empty()
+                    && let Err((code, why)) = check(&content_type, &body)
+                {
+                    self.wants_report.remove(&message_id);
+                    return answer(self, code, &why);
+                }
                 answer(self, 200, "OK");
                 let success_report = self.wants_report.remove(&message_id).unwrap_or(false);
                 if body.is_empty() {

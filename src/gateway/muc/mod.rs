@@ -286,6 +286,20 @@ pub fn room_text(msg: &RoomMessage, m: &mut Message) -> Result<(), u16> {
     }
 }
 
+/// The MSRP session's check of a complete room message (RFC 7701: CPIM-wrapped text): a
+/// CPIM envelope that does not parse → 400 with why; content a MUC cannot carry → 415.
+pub fn check_room_body(content_type: &str, body: &[u8]) -> Result<(), (u16, String)> {
+    let m = room_message(content_type, body).map_err(|e| (400, format!("Bad CPIM: {e}")))?;
+    room_text(&m, &mut Message::new(None)).map_err(|code| {
+        let why = if code == 415 {
+            format!("Unsupported wrapped type {}", m.mime)
+        } else {
+            "Bad content".to_string()
+        };
+        (code, why)
+    })
+}
+
 /// One participant of a conference-info document we write (RFC 7702 §6.1): the occupant
 /// URI as user and endpoint entity, the nickname as display text, role `participant`, the
 /// real JID (as `xmpp:`) in associated-aors when the room shows it, an MSRP medium.

@@ -221,6 +221,7 @@ impl Core {
     ) -> crate::msrp::session::Session {
         let mut scfg = self.cfg.call.session;
         scfg.accept = super::ACCEPT;
+        scfg.check = Some(super::check_room_body);
         scfg.max_size = self.mucs.cfg.cpim_max_bytes;
         self.new_msrp_session_with(tls, scfg)
     }

@@ -931,3 +931,44 @@ fn cusax_room_disco_shows_the_audio_video_uri() {
         "{x}"
     );
 }
+
+/// Bad input from a SIP participant: a CPIM envelope that does not parse is a 400 on its
+/// SEND, a wrapped type a MUC cannot carry a 415; nothing reaches the room.
+#[test]
+fn malformed_cpim_is_refused_on_the_send() {
+    let mut t = T::new("");
+    let o = t.sip(&invite_room());
+    let ok = o
+        .sip
+        .iter()
+        .find(|s| s.starts_with("SIP/2.0 200"))
+        .unwrap()
+        .clone();
+    let ours = ok
+        .split("a=path:")
+        .nth(1)
+        .unwrap()
+        .split("\r\n")
+        .next()
+        .unwrap()
+        .to_string();
+    t.input(Input::Msrp(MsrpEvent::Up {
+        conn: 4,
+        peer: "127.0.0.1:7777".parse().unwrap(),
+    }));
+    let bad = "From: <sip:romeo@example.org>\r\nTo: <sip:capulet@muc.example.com>\r\nno blank line";
+    let o = t.msrp(4, &format!("MSRP x0000001 SEND\r\nTo-Path: {ours}\r\nFrom-Path: {ROMEO}\r\nMessage-ID: x1\r\nByte-Range: 1-{0}/{0}\r\nContent-Type: message/cpim\r\n\r\n{bad}\r\n-------x0000001$\r\n", bad.len()));
+    assert!(
+        o.msrp[0].1.starts_with("MSRP x0000001 400 Bad CPIM: "),
+        "{o:?}"
+    );
+    let png = "From: <sip:romeo@example.org>\r\nTo: <sip:capulet@muc.example.com>\r\n\r\nContent-Type: image/png\r\n\r\nPNG";
+    let o = t.msrp(4, &format!("MSRP x0000002 SEND\r\nTo-Path: {ours}\r\nFrom-Path: {ROMEO}\r\nMessage-ID: x2\r\nByte-Range: 1-{0}/{0}\r\nContent-Type: message/cpim\r\n\r\n{png}\r\n-------x0000002$\r\n", png.len()));
+    assert!(
+        o.msrp[0]
+            .1
+            .starts_with("MSRP x0000002 415 Unsupported wrapped type image/png"),
+        "{o:?}"
+    );
+    assert!(o.xmpp.is_empty());
+}
