@@ -204,6 +204,16 @@ pub struct Offered {
     pub chatroom: Option<Vec<String>>,
 }
 
+/// A stanza id as an MSRP transaction id when it is one (RFC 4975: 4–32 of
+/// `A-Za-z0-9.-+%=`; RFC 7573 §4 makes the stanza id the SEND's); others get a random one.
+pub(super) fn tid_of(id: Option<&xmpp_parsers::message::Id>) -> Option<&str> {
+    id.map(|i| i.0.as_str()).filter(|s| {
+        (4..=32).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-+%=".contains(&b))
+    })
+}
+
 /// The first URI of an MSRP path as a socket address (IP literals only: we do not resolve
 /// MSRP hosts; RFC 4975 peers put addresses there in practice).
 fn path_addr(path: &[String]) -> Option<SocketAddr> {

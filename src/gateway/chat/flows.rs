@@ -28,22 +28,13 @@ use super::table::{Chat, ChatTimer, Received, Sent};
 use super::{Inbound, MsrpIn, Outbound};
 use crate::body::iscomposing;
 use crate::config::ChatMode;
-use crate::gateway::call::{Call, CallEvent, CallTimer, End, Phase};
+use crate::gateway::call::{Call, CallEvent, CallTimer, End, Phase, tid_of};
 use crate::gateway::owners::{ChatId, Owner};
 use crate::gateway::{Core, errors, im};
 use crate::msrp::session::{Event as MsrpSessionEvent, FailureReport};
 use crate::sip::message::Request;
 use crate::sip::transaction::{Dest, TxId};
 use crate::xmpp::stanza;
-
-/// RFC 4975 transaction ids: 4–32 of `A-Za-z0-9.-+%=`; other stanza ids get a random one.
-fn tid_of(id: Option<&Id>) -> Option<&str> {
-    id.map(|i| i.0.as_str()).filter(|s| {
-        (4..=32).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-+%=".contains(&b))
-    })
-}
 
 /// SIP statuses that mean "no sessions with me" rather than "not now".
 fn is_session_refusal(code: u16) -> bool {

@@ -217,6 +217,13 @@ impl Core {
         };
         m.tries += 1;
         m.timers.stop(MucTimer::NickWait);
+        self.focus_join_presence(id);
+    }
+
+    fn focus_join_presence(&mut self, id: MucId) {
+        let Some(m) = self.mucs.get(id) else {
+            return;
+        };
         let Some(to) = m.occupant(&m.nick) else {
             return;
         };
@@ -225,6 +232,22 @@ impl Core {
         p.to = Some(to);
         p.payloads.push(Element::builder("x", NS_MUC).build());
         self.emit(p);
+    }
+
+    /// The component link is back. A MUC removes occupants whose stanzas bounced while stox
+    /// was away (XEP-0045 status 333), so every SIP user in a room joins again; a MUC that
+    /// still has them answers with the roster and self-presence as for any join, and the
+    /// conference NOTIFYs carry what changed.
+    pub(in crate::gateway) fn muc_link_up(&mut self) {
+        for id in self.mucs.ids() {
+            if self
+                .mucs
+                .get(id)
+                .is_some_and(|m| m.side == Side::Focus && m.stage == Stage::Joined)
+            {
+                self.focus_join_presence(id);
+            }
+        }
     }
 
     /// The MSRP side of a SIP user in a room: messages (Table 5), NICKNAME.

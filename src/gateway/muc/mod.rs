@@ -116,6 +116,11 @@ pub fn muc_user(
     x.build()
 }
 
+/// The occupant JID of a nickname (`None` when the nick is not a valid resourcepart).
+pub fn occupant_jid(room: &BareJid, nick: &str) -> Option<Jid> {
+    format!("{room}/{nick}").parse::<Jid>().ok()
+}
+
 /// An occupant's presence as a MUC service sends it (RFC 7702 §5.3 Table 3, XEP-0045 §7.2).
 pub fn occupant_presence(from: Jid, to: Jid, available: bool, x: Element) -> Presence {
     let mut p = Presence::new(if available {

@@ -26,7 +26,7 @@ use super::table::{ConfSub, Muc, MucTimer, SentMsg, Side, Stage};
 use super::{At, MucId, NS_MUC_USER};
 use crate::body::conference_info::{ConferenceInfo, State};
 use crate::body::sdp;
-use crate::gateway::call::{Call, CallEvent, End, Phase, in_dialog};
+use crate::gateway::call::{Call, CallEvent, End, Phase, in_dialog, tid_of};
 use crate::gateway::metrics::{S2X, X2S, condition};
 use crate::gateway::owners::Owner;
 use crate::gateway::{Core, errors, im};
@@ -36,15 +36,6 @@ use crate::sip::subscription::{SubState, SubscriptionState};
 use crate::sip::transaction::TxId;
 use crate::sip::ua::Outgoing;
 use crate::xmpp::stanza;
-
-/// RFC 4975 transaction ids: 4–32 of `A-Za-z0-9.-+%=`; other stanza ids get a random one.
-pub(in crate::gateway) fn tid_of(id: Option<&Id>) -> Option<&str> {
-    id.map(|i| i.0.as_str()).filter(|s| {
-        (4..=32).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-+%=".contains(&b))
-    })
-}
 
 /// The first token of an `Event` header, lower case.
 pub(in crate::gateway) fn event_of(req: &Request) -> String {
@@ -98,7 +89,7 @@ impl Core {
         cond: DefinedCondition,
         text: &str,
     ) {
-        let Ok(from) = format!("{room}/{nick}").parse::<Jid>() else {
+        let Some(from) = super::occupant_jid(&room, &nick) else {
             return;
         };
         self.emit(super::join_error(
@@ -529,7 +520,7 @@ impl Core {
         }
         let (room, user) = (m.room.clone(), m.user.clone());
         for (nick, available, new_nick) in changes {
-            let Ok(from) = format!("{room}/{nick}").parse::<Jid>() else {
+            let Some(from) = super::occupant_jid(&room, &nick) else {
                 continue;
             };
             let codes: &[u16] = if new_nick.is_some() { &[303] } else { &[] };
@@ -551,7 +542,7 @@ impl Core {
         let (room, user) = (m.room.clone(), m.user.clone());
         let mut out: Vec<Presence> = vec![];
         for nick in m.roster.keys() {
-            if let Ok(from) = format!("{room}/{nick}").parse::<Jid>() {
+            if let Some(from) = super::occupant_jid(&room, &nick) {
                 out.push(super::occupant_presence(
                     from,
                     user.clone(),
@@ -854,7 +845,7 @@ impl Core {
             return;
         };
         let (room, user) = (m.room.clone(), m.user.clone());
-        let Ok(occupant) = format!("{room}/{nick}").parse::<Jid>() else {
+        let Some(occupant) = super::occupant_jid(&room, &nick) else {
             return;
         };
         let err = || {
@@ -884,7 +875,7 @@ impl Core {
         }
         if code == 200 {
             let old = std::mem::replace(&mut m.nick, nick.clone());
-            if let Ok(from) = format!("{room}/{old}").parse::<Jid>() {
+            if let Some(from) = super::occupant_jid(&room, &old) {
                 let x = super::muc_user(false, Some(&nick), None, &[303, 110]);
                 self.emit(super::occupant_presence(from, user.clone(), false, x));
             }
@@ -911,7 +902,7 @@ impl Core {
                 .is_some_and(|t| t.iter().any(|t| t == "nickname"))
         {
             let (room, user) = (m.room.clone(), m.user.clone());
-            if let Ok(occ) = format!("{room}/{nick}").parse::<Jid>() {
+            if let Some(occ) = super::occupant_jid(&room, &nick) {
                 let err = stanza::error(
                     DefinedCondition::NotAllowed,
                     "this room does not change nicknames now",

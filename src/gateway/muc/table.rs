@@ -194,7 +194,7 @@ impl Muc {
 
     /// The occupant JID of a nickname in this room.
     pub fn occupant(&self, nick: &str) -> Option<Jid> {
-        format!("{}/{nick}", self.room).parse::<Jid>().ok()
+        super::occupant_jid(&self.room, nick)
     }
 }
 

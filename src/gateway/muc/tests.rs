@@ -972,3 +972,30 @@ fn malformed_cpim_is_refused_on_the_send() {
     );
     assert!(o.xmpp.is_empty());
 }
+
+/// The component link came back: joined SIP users join their rooms again (the MUC may have
+/// dropped them while stox was away).
+#[test]
+fn sip_users_rejoin_after_the_link_returns() {
+    let mut t = T::new("");
+    t.sip(&invite_room());
+    let o = t.advance(Duration::from_millis(1100));
+    let me = o.xmpp[0]
+        .split("from='")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_string();
+    t.xmpp(&format!("<presence {NS} from='capulet@muc.example.com/Romeo' to='{me}'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/><status code='110'/></x></presence>"));
+    t.input(Input::LinkDown);
+    let o = t.input(Input::LinkUp);
+    assert!(
+        o.xmpp
+            .iter()
+            .any(|x| x.contains("to='capulet@muc.example.com/Romeo'")
+                && x.contains("<x xmlns='http://jabber.org/protocol/muc'/>")),
+        "{o:?}"
+    );
+}
