@@ -89,7 +89,7 @@ impl Core {
         cond: DefinedCondition,
         text: &str,
     ) {
-        let Some(from) = super::occupant_jid(&room, &nick) else {
+        let Some(from) = super::occupant_jid(room, nick) else {
             return;
         };
         self.emit(super::join_error(
@@ -542,7 +542,7 @@ impl Core {
         let (room, user) = (m.room.clone(), m.user.clone());
         let mut out: Vec<Presence> = vec![];
         for nick in m.roster.keys() {
-            if let Some(from) = super::occupant_jid(&room, &nick) {
+            if let Some(from) = super::occupant_jid(&room, nick) {
                 out.push(super::occupant_presence(
                     from,
                     user.clone(),
