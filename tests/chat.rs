@@ -6,60 +6,11 @@ mod support;
 
 use std::time::Duration;
 
+use support::msrp::MsrpPeer;
 use support::sip::*;
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-
-/// Reads MSRP frames off a TCP stream by their end-line (RFC 4975 §7.1: `-------tid` + flag).
-struct MsrpPeer {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl MsrpPeer {
-    async fn frame(&mut self) -> String {
-        loop {
-            if let Some(f) = self.take() {
-                return f;
-            }
-            let mut chunk = [0u8; 4096];
-            let n = tokio::time::timeout(WAIT, self.s.read(&mut chunk))
-                .await
-                .expect("no MSRP frame in time")
-                .unwrap();
-            assert!(
-                n > 0,
-                "MSRP connection closed; had {:?}",
-                String::from_utf8_lossy(&self.buf)
-            );
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    fn take(&mut self) -> Option<String> {
-        let text = String::from_utf8_lossy(&self.buf).to_string();
-        let first = text.split("\r\n").next()?;
-        let tid = first.split(' ').nth(1)?;
-        let end = format!("\r\n-------{tid}");
-        let at = text.find(&end)?;
-        let total = at + end.len() + 3; // flag + CRLF
-        if text.len() < total {
-            return None;
-        }
-        let f = text[..total].to_string();
-        self.buf.drain(..total);
-        Some(f)
-    }
-
-    async fn closed(&mut self) -> bool {
-        let mut chunk = [0u8; 512];
-        matches!(
-            tokio::time::timeout(WAIT, self.s.read(&mut chunk)).await,
-            Ok(Ok(0)) | Ok(Err(_))
-        )
-    }
-}
 
 fn sdp_path(msg: &str) -> String {
     msg.split("\r\n")

@@ -5,48 +5,11 @@
 
 mod support;
 
+use support::msrp::MsrpPeer;
 use support::sip::*;
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use tokio::net::{TcpListener, TcpStream};
-
-struct Msrp {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Msrp {
-    async fn frame(&mut self) -> String {
-        loop {
-            let text = String::from_utf8_lossy(&self.buf).to_string();
-            if let Some(first) = text.split("\r\n").next()
-                && let Some(tid) = first.split(' ').nth(1)
-                && let Some(at) = text.find(&format!("\r\n-------{tid}"))
-            {
-                let total = at + 9 + tid.len() + 3;
-                if text.len() >= total {
-                    self.buf.drain(..total);
-                    return text[..total].to_string();
-                }
-            }
-            let mut chunk = [0u8; 4096];
-            let n = tokio::time::timeout(WAIT, self.s.read(&mut chunk))
-                .await
-                .expect("no MSRP frame in time")
-                .unwrap();
-            assert!(
-                n > 0,
-                "MSRP closed; had {:?}",
-                String::from_utf8_lossy(&self.buf)
-            );
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    async fn send(&mut self, f: &str) {
-        self.s.write_all(f.as_bytes()).await.unwrap();
-    }
-}
 
 fn muc(cfg: &mut stox::config::Config) {
     cfg.xmpp.muc_domains = vec!["muc.example.com".into()];
@@ -127,7 +90,7 @@ async fn sip_participant_in_an_xmpp_room() {
         .unwrap()
         .parse()
         .unwrap();
-    let mut m = Msrp {
+    let mut m = MsrpPeer {
         s: TcpStream::connect(("127.0.0.1", port)).await.unwrap(),
         buf: vec![],
     };
@@ -242,7 +205,7 @@ async fn xmpp_user_in_a_sip_room() {
         .await
         .unwrap()
         .unwrap();
-    let mut m = Msrp {
+    let mut m = MsrpPeer {
         s: sock,
         buf: vec![],
     };

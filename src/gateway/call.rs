@@ -129,6 +129,46 @@ pub struct Call {
 }
 
 impl Call {
+    /// Our INVITE (with our offer `local_sdp` for `msrp`) is out as transaction `tx`.
+    pub fn inviting(
+        tx: TxId,
+        invite: Outgoing,
+        local_sdp: String,
+        msrp: Session,
+        transport: Transport,
+    ) -> Call {
+        Call {
+            call_id: invite.call_id.clone(),
+            invite_tx: tx,
+            phase: Phase::Inviting { invite },
+            local_sdp,
+            msrp,
+            transport,
+            timers: TimerTable::default(),
+            focus: false,
+            peer_chatroom: None,
+        }
+    }
+
+    /// The peer's INVITE `req` (transaction `tx`, arrived over `transport`), its offer
+    /// checked and answered in `offered`, waits for our 200.
+    pub fn invited(tx: TxId, req: &Request, offered: Offered, transport: Transport) -> Call {
+        Call {
+            call_id: req.call_id().to_string(),
+            invite_tx: tx,
+            phase: Phase::Invited {
+                req: req.clone(),
+                we_connect: offered.we_connect,
+            },
+            local_sdp: offered.answer,
+            msrp: offered.msrp,
+            transport,
+            timers: TimerTable::default(),
+            focus: false,
+            peer_chatroom: offered.chatroom,
+        }
+    }
+
     /// The call's next deadline: its own timers and its MSRP session's.
     pub fn poll_timeout(&self) -> Option<Instant> {
         soonest(self.timers.next(), self.msrp.poll_timeout())

@@ -128,3 +128,46 @@ impl T {
         self.collect()
     }
 }
+
+/// A header's value in SIP text (first occurrence, name case-insensitive).
+pub fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The `tag` parameter of a From/To value.
+pub fn tag_of(v: &str) -> String {
+    v.split(";tag=")
+        .nth(1)
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The peer's response to one of our requests: its To tag, extra headers, and a body with
+/// its type.
+pub fn respond(
+    req: &str,
+    code: u16,
+    tag: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &str)>,
+) -> String {
+    use crate::sip::message::{Message, Response, parse, reason_phrase};
+    let Message::Request(r) = parse(req.as_bytes(), true, 65535).unwrap() else {
+        panic!("not a request: {req}")
+    };
+    let mut resp = Response::to_request(&r, code, reason_phrase(code), Some(tag));
+    for (n, v) in headers {
+        resp.headers.push(n, *v);
+    }
+    if let Some((ctype, b)) = body {
+        resp.headers.push("Content-Type", ctype);
+        resp.body = b.as_bytes().to_vec();
+    }
+    String::from_utf8(resp.to_bytes()).unwrap()
+}

@@ -4,6 +4,7 @@
 //! `message[@type='error']/error/item-not-found`.
 #![allow(dead_code)]
 
+pub mod msrp;
 pub mod sip;
 
 use std::collections::VecDeque;

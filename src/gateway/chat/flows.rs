@@ -28,7 +28,7 @@ use super::table::{Chat, ChatTimer, Received, Sent};
 use super::{Inbound, MsrpIn, Outbound};
 use crate::body::iscomposing;
 use crate::config::ChatMode;
-use crate::gateway::call::{Call, CallEvent, CallTimer, End, Phase, tid_of};
+use crate::gateway::call::{Call, CallEvent, CallTimer, End, tid_of};
 use crate::gateway::owners::{ChatId, Owner};
 use crate::gateway::{Core, errors, im};
 use crate::msrp::session::{Event as MsrpSessionEvent, FailureReport};
@@ -166,17 +166,7 @@ impl Core {
         let contact = self.ua.config().contact(&page.from.uri, transport);
         out.headers.push(("Contact".to_string(), contact));
         let tx = self.ua.send_request(now, out.clone());
-        let call = Call {
-            call_id,
-            invite_tx: tx,
-            phase: Phase::Inviting { invite: out },
-            local_sdp: offer,
-            msrp,
-            transport,
-            timers: Default::default(),
-            focus: false,
-            peer_chatroom: None,
-        };
+        let call = Call::inviting(tx, out, offer, msrp, transport);
         let mut chat = Chat::new(user, peer, thread, call);
         chat.queue.push_back(m);
         self.add_chat(chat);
@@ -216,20 +206,7 @@ impl Core {
                 .reply(now, tx, req, 503, &[("Retry-After", "30".into())]);
         }
         let call_id = req.call_id().to_string();
-        let call = Call {
-            call_id: call_id.clone(),
-            invite_tx: tx,
-            phase: Phase::Invited {
-                req: req.clone(),
-                we_connect: offered.we_connect,
-            },
-            local_sdp: offered.answer,
-            msrp: offered.msrp,
-            transport: from.transport,
-            timers: Default::default(),
-            focus: false,
-            peer_chatroom: None,
-        };
+        let call = Call::invited(tx, req, offered, from.transport);
         let id = self.add_chat(Chat::new(user, peer, call_id.clone(), call));
         if self.link_up {
             self.answer_call(now, Owner::Chat(id));

@@ -5,36 +5,15 @@ use std::time::Duration;
 
 use crate::gateway::{Input, Owner};
 use crate::msrp::io::MsrpEvent;
-use crate::sip::message::{Message as SipMessage, Response, parse as sip_parse};
 
 use crate::gateway::harness::NS;
 
-use crate::gateway::harness::{Out, T};
+use crate::gateway::harness::{Out, T, header};
 
 /// A response to one of our requests, as the peer would send it.
 fn reply(req: &str, code: u16, headers: &[(&str, &str)], body: &str) -> String {
-    let SipMessage::Request(r) = sip_parse(req.as_bytes(), true, 65535).unwrap() else {
-        panic!("not a request: {req}")
-    };
-    let mut resp = Response::to_request(
-        &r,
-        code,
-        crate::sip::message::reason_phrase(code),
-        Some("peertag"),
-    );
-    for (n, v) in headers {
-        resp.headers.push(n, *v);
-    }
-    if !body.is_empty() {
-        resp.headers.push("Content-Type", "application/sdp");
-        resp.body = body.as_bytes().to_vec();
-    }
-    String::from_utf8(resp.to_bytes()).unwrap()
-}
-
-fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
-    msg.split("\r\n")
-        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+    let body = (!body.is_empty()).then_some(("application/sdp", body));
+    crate::gateway::harness::respond(req, code, "peertag", headers, body)
 }
 
 fn sdp_path(msg: &str) -> String {

@@ -27,7 +27,7 @@ use super::table::{Muc, MucTimer, Notifier, Occupant, SentMsg, Side, Stage};
 use super::{At, MucId, NS_MUC, NS_MUC_USER};
 use crate::body::conference_info::CONTENT_TYPE as CONF_INFO;
 use crate::gateway::address::SipAddress;
-use crate::gateway::call::{Call, CallEvent, End, Phase, in_dialog};
+use crate::gateway::call::{Call, CallEvent, End, in_dialog};
 use crate::gateway::metrics::{S2X, X2S};
 use crate::gateway::owners::{DialogKey, Owner};
 use crate::gateway::{Core, errors, im};
@@ -158,20 +158,8 @@ impl Core {
             .and_then(|f| SipAddress::parse(&f.uri).ok())
             .map(|a| SipAddress { gruu: None, ..a }.to_uri())
             .unwrap_or_default();
-        let call = Call {
-            call_id: req.call_id().to_string(),
-            invite_tx: tx,
-            phase: Phase::Invited {
-                req: req.clone(),
-                we_connect: offered.we_connect,
-            },
-            local_sdp: offered.answer,
-            msrp: offered.msrp,
-            transport: from.transport,
-            timers: Default::default(),
-            focus: true,
-            peer_chatroom: offered.chatroom,
-        };
+        let mut call = Call::invited(tx, req, offered, from.transport);
+        call.focus = true;
         let room_uri = SipAddress {
             gruu: None,
             ..target
@@ -264,15 +252,10 @@ impl Core {
                 failure_report,
                 ..
             } => {
-                let msg = match super::room_message(&content_type, &body) {
-                    Ok(r) => r,
-                    Err(why) => {
-                        tracing::info!(muc = id, %why, "bad CPIM from a SIP participant");
-                        if failure_report {
-                            m.call.msrp.report(&message_id, body.len(), 400, "Bad CPIM");
-                        }
-                        return self.drain_call(now, Owner::Muc(id));
-                    }
+                // The session's check (`check_room_body`) answered what does not read with
+                // 400/415 already.
+                let Ok(msg) = super::room_message(&content_type, &body) else {
+                    return;
                 };
                 let private = msg.to.as_deref().and_then(super::gr_of);
                 let to = match &private {
@@ -298,13 +281,8 @@ impl Core {
                 if private.is_some() {
                     st.payloads.push(Element::builder("x", NS_MUC_USER).build());
                 }
-                if let Err(code) = super::room_text(&msg, &mut st) {
-                    if failure_report {
-                        m.call
-                            .msrp
-                            .report(&message_id, body.len(), code, "Not bridged");
-                    }
-                    return self.drain_call(now, Owner::Muc(id));
+                if super::room_text(&msg, &mut st).is_err() {
+                    return;
                 }
                 m.sent.insert(
                     tid,

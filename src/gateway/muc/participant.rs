@@ -26,7 +26,7 @@ use super::table::{ConfSub, Muc, MucTimer, SentMsg, Side, Stage};
 use super::{At, MucId, NS_MUC_USER};
 use crate::body::conference_info::{ConferenceInfo, State};
 use crate::body::sdp;
-use crate::gateway::call::{Call, CallEvent, End, Phase, in_dialog, tid_of};
+use crate::gateway::call::{Call, CallEvent, End, in_dialog, tid_of};
 use crate::gateway::metrics::{S2X, X2S, condition};
 use crate::gateway::owners::Owner;
 use crate::gateway::{Core, errors, im};
@@ -167,17 +167,7 @@ impl Core {
         out.headers
             .push(("Accept-Contact".to_string(), "*;isfocus".into()));
         let tx = self.ua.send_request(now, out.clone());
-        let call = Call {
-            call_id,
-            invite_tx: tx,
-            phase: Phase::Inviting { invite: out },
-            local_sdp: offer,
-            msrp,
-            transport,
-            timers: Default::default(),
-            focus: false,
-            peer_chatroom: None,
-        };
+        let call = Call::inviting(tx, out, offer, msrp, transport);
         let mut m = Muc::new(
             Side::Participant,
             user,
@@ -738,21 +728,14 @@ impl Core {
         match ev {
             MsrpSessionEvent::Message {
                 tid,
-                message_id,
                 content_type,
                 body,
-                failure_report,
                 ..
             } => {
-                let msg = match super::room_message(&content_type, &body) {
-                    Ok(r) => r,
-                    Err(why) => {
-                        tracing::info!(muc = id, %why, "bad CPIM from the chat room");
-                        if failure_report {
-                            m.call.msrp.report(&message_id, body.len(), 400, "Bad CPIM");
-                        }
-                        return;
-                    }
+                // The session's check (`check_room_body`) answered what does not read with
+                // 400/415 already.
+                let Ok(msg) = super::room_message(&content_type, &body) else {
+                    return;
                 };
                 let nick = msg
                     .from
@@ -787,12 +770,7 @@ impl Core {
                 if let Some(s) = &msg.subject {
                     st.subjects.insert(Lang::default(), s.clone());
                 }
-                if let Err(code) = super::room_text(&msg, &mut st) {
-                    if failure_report {
-                        m.call
-                            .msrp
-                            .report(&message_id, body.len(), code, "Not bridged");
-                    }
+                if super::room_text(&msg, &mut st).is_err() {
                     return;
                 }
                 self.metrics.message(S2X, "groupchat", "delivered", "");

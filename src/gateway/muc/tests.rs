@@ -5,44 +5,13 @@ use std::time::Duration;
 
 use super::*;
 use crate::body::conference_info::ConferenceInfo;
-use crate::gateway::harness::{NS, Out, T};
+use crate::gateway::harness::{NS, Out, T, header, tag_of};
 use crate::gateway::{Input, Owner};
 use crate::msrp::io::MsrpEvent;
-use crate::sip::message::{Message as SipMessage, Response, parse as sip_parse};
-
-fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
-    msg.split("\r\n")
-        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-}
-
-fn tag_of(v: &str) -> String {
-    v.split(";tag=")
-        .nth(1)
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
-}
 
 fn reply(req: &str, code: u16, headers: &[(&str, &str)], ctype: &str, body: &str) -> String {
-    let SipMessage::Request(r) = sip_parse(req.as_bytes(), true, 65535).unwrap() else {
-        panic!("not a request: {req}")
-    };
-    let mut resp = Response::to_request(
-        &r,
-        code,
-        crate::sip::message::reason_phrase(code),
-        Some("peertag"),
-    );
-    for (n, v) in headers {
-        resp.headers.push(n, *v);
-    }
-    if !body.is_empty() {
-        resp.headers.push("Content-Type", ctype);
-        resp.body = body.as_bytes().to_vec();
-    }
-    String::from_utf8(resp.to_bytes()).unwrap()
+    let body = (!body.is_empty()).then_some((ctype, body));
+    crate::gateway::harness::respond(req, code, "peertag", headers, body)
 }
 
 /// A request with a CRLF body and its Content-Length.
@@ -52,6 +21,18 @@ fn request(head: &str, body: &str) -> String {
         "{}\r\nContent-Length: {}\r\n\r\n{body}",
         head.trim_end().replace('\n', "\r\n"),
         body.len()
+    )
+}
+
+/// A request from the SIP room's focus in the dialog our INVITE made (its To tag is ours).
+fn from_focus(invite: &str, method: &str, seq: u32, headers: &str, body: &str) -> String {
+    request(
+        &format!(
+            "{method} sip:juliet@127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKf{method}{seq}\nFrom: <sip:montague@chat.example.org>;tag=peertag\nTo: <sip:juliet@example.com>;tag={}\nCall-ID: {}\nCSeq: {seq} {method}\n{headers}",
+            tag_of(header(invite, "From").unwrap()),
+            header(invite, "Call-ID").unwrap()
+        ),
+        body,
     )
 }
 
@@ -210,12 +191,11 @@ fn join_sip_room(t: &mut T) -> Joined {
     let o = t.sip(&reply(&sub, 200, &[("Expires", "600")], "", ""));
     assert!(o.xmpp.is_empty(), "{o:?}");
     // F12/F13: the roster NOTIFY
-    let notify = request(
-        &format!(
-            "NOTIFY sip:juliet@127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKn1\nFrom: <sip:montague@chat.example.org>;tag=peertag\nTo: <sip:juliet@example.com>;tag={}\nCall-ID: {}\nCSeq: 1 NOTIFY\nContact: <sip:montague@127.0.0.1:5999>;isfocus\nEvent: conference\nSubscription-State: active;expires=600\nContent-Type: application/conference-info+xml",
-            tag_of(header(&invite, "From").unwrap()),
-            header(&invite, "Call-ID").unwrap()
-        ),
+    let notify = from_focus(
+        &invite,
+        "NOTIFY",
+        1,
+        "Contact: <sip:montague@127.0.0.1:5999>;isfocus\nEvent: conference\nSubscription-State: active;expires=600\nContent-Type: application/conference-info+xml",
         ROSTER,
     );
     let o = t.sip(&notify);
@@ -319,12 +299,11 @@ fn xmpp_user_joins_a_sip_room_rfc7702_section5() {
     assert!(o.msrp[0].1.contains("From: <sip:juliet@example.com;gr=yn0cl4bnw0yr3vym>\r\nTo: <sip:montague@chat.example.org;gr=Romeo>\r\n"), "{o:?}");
     // a partial NOTIFY: Romeo leaves, Benvolio comes (versions +1)
     let partial = r#"<conference-info xmlns="urn:ietf:params:xml:ns:conference-info" entity="sip:montague@chat.example.org" state="partial" version="2"><users><user entity="sip:montague@chat.example.org;gr=Romeo" state="deleted"/><user entity="sip:montague@chat.example.org;gr=Benvolio"><display-text>Benvolio</display-text></user></users></conference-info>"#;
-    let n2 = request(
-        &format!(
-            "NOTIFY sip:juliet@127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKn2\nFrom: <sip:montague@chat.example.org>;tag=peertag\nTo: <sip:juliet@example.com>;tag={}\nCall-ID: {}\nCSeq: 2 NOTIFY\nEvent: conference\nSubscription-State: active;expires=500\nContent-Type: application/conference-info+xml",
-            tag_of(header(&j.invite, "From").unwrap()),
-            header(&j.invite, "Call-ID").unwrap()
-        ),
+    let n2 = from_focus(
+        &j.invite,
+        "NOTIFY",
+        2,
+        "Event: conference\nSubscription-State: active;expires=500\nContent-Type: application/conference-info+xml",
         partial,
     );
     let o = t.sip(&n2);
@@ -409,11 +388,12 @@ fn xmpp_user_joins_a_sip_room_rfc7702_section5() {
         .next()
         .unwrap()
         .to_string();
-    let rn = request(
+    let rn = from_focus(
+        &j.invite,
+        "NOTIFY",
+        3,
         &format!(
-            "NOTIFY sip:juliet@127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKn3\nFrom: <sip:montague@chat.example.org>;tag=peertag\nTo: <sip:juliet@example.com>;tag={}\nCall-ID: {}\nCSeq: 3 NOTIFY\nEvent: refer;id={cseq}\nSubscription-State: terminated;reason=noresource\nContent-Type: message/sipfrag;version=2.0",
-            tag_of(header(&j.invite, "From").unwrap()),
-            header(&j.invite, "Call-ID").unwrap()
+            "Event: refer;id={cseq}\nSubscription-State: terminated;reason=noresource\nContent-Type: message/sipfrag;version=2.0"
         ),
         "SIP/2.0 486 Busy Here\n",
     );
@@ -466,14 +446,7 @@ fn sip_room_refusals_and_the_focus_bye() {
     assert_eq!(t.core.muc_sessions(), 0);
     // joined, then the focus BYEs: self-unavailable 110 + 332
     let j = join_sip_room(&mut t);
-    let bye = request(
-        &format!(
-            "BYE sip:juliet@127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKb1\nFrom: <sip:montague@chat.example.org>;tag=peertag\nTo: <sip:juliet@example.com>;tag={}\nCall-ID: {}\nCSeq: 9 BYE",
-            tag_of(header(&j.invite, "From").unwrap()),
-            header(&j.invite, "Call-ID").unwrap()
-        ),
-        "",
-    );
+    let bye = from_focus(&j.invite, "BYE", 9, "", "");
     let o = t.sip(&bye);
     assert!(o.sip[0].starts_with("SIP/2.0 200 OK"), "{o:?}");
     assert!(
@@ -513,12 +486,11 @@ fn bad_conference_info_gets_400_and_big_gets_413() {
         FOCUS_SDP,
     ));
     let n = |body: &str, seq: u32| {
-        request(
-            &format!(
-                "NOTIFY sip:juliet@127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKq{seq}\nFrom: <sip:montague@chat.example.org>;tag=peertag\nTo: <sip:juliet@example.com>;tag={}\nCall-ID: {}\nCSeq: {seq} NOTIFY\nEvent: conference\nSubscription-State: active\nContent-Type: application/conference-info+xml",
-                tag_of(header(&invite, "From").unwrap()),
-                header(&invite, "Call-ID").unwrap()
-            ),
+        from_focus(
+            &invite,
+            "NOTIFY",
+            seq,
+            "Event: conference\nSubscription-State: active\nContent-Type: application/conference-info+xml",
             body,
         )
     };

@@ -4,10 +4,9 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::gateway::Input;
-use crate::sip::message::{Message, Response, parse};
 use crate::store::StoreOp;
 
-use crate::gateway::harness::{NS, Out, T};
+use crate::gateway::harness::{NS, Out, T, header, tag_of};
 
 /// The harness's core with the proxy resolved (as the runtime does) and a wall clock.
 fn gateway(extra: &str) -> T {
@@ -20,38 +19,9 @@ fn gateway(extra: &str) -> T {
     })
 }
 
-fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
-    msg.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
-
-fn tag_of(v: &str) -> String {
-    v.split(";tag=")
-        .nth(1)
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 /// The peer's answer to one of our requests.
 fn reply(req: &str, code: u16, headers: &[(&str, &str)]) -> String {
-    let Message::Request(r) = parse(req.as_bytes(), true, 65535).unwrap() else {
-        panic!("not a request: {req}")
-    };
-    let mut resp = Response::to_request(
-        &r,
-        code,
-        crate::sip::message::reason_phrase(code),
-        Some("romeotag"),
-    );
-    for (n, v) in headers {
-        resp.headers.push(n, *v);
-    }
-    String::from_utf8(resp.to_bytes()).unwrap()
+    crate::gateway::harness::respond(req, code, "romeotag", headers, None)
 }
 
 const PIDF_AWAY: &str = "<?xml version='1.0' encoding='UTF-8'?>
