@@ -36,6 +36,14 @@ fn from_focus(invite: &str, method: &str, seq: u32, headers: &str, body: &str) -
     )
 }
 
+/// A one-chunk SEND of a CPIM body, as a peer writes it.
+fn cpim_send(to: &str, from: &str, tid: &str, mid: &str, cpim: &str) -> String {
+    format!(
+        "MSRP {tid} SEND\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\nMessage-ID: {mid}\r\nByte-Range: 1-{0}/{0}\r\nContent-Type: message/cpim\r\n\r\n{cpim}\r\n-------{tid}$\r\n",
+        cpim.len()
+    )
+}
+
 fn tid(frame: &str) -> String {
     frame.split(' ').nth(1).unwrap().to_string()
 }
@@ -261,12 +269,7 @@ fn xmpp_user_joins_a_sip_room_rfc7702_section5() {
     let o = msrp_with(
         &mut t,
         9,
-        &format!(
-            "MSRP r1x2y3z4 SEND\r\nTo-Path: {}\r\nFrom-Path: {SWITCH}\r\nMessage-ID: m1\r\nByte-Range: 1-{}/{}\r\nContent-Type: message/cpim\r\n\r\n{cpim}\r\n-------r1x2y3z4$\r\n",
-            j.ours,
-            cpim.len(),
-            cpim.len()
-        ),
+        &cpim_send(&j.ours, SWITCH, "r1x2y3z4", "m1", cpim),
     );
     assert!(o.msrp[0].1.starts_with("MSRP r1x2y3z4 200 OK"), "{o:?}");
     assert_eq!(
@@ -279,12 +282,7 @@ fn xmpp_user_joins_a_sip_room_rfc7702_section5() {
     let o = msrp_with(
         &mut t,
         9,
-        &format!(
-            "MSRP r2x2y3z4 SEND\r\nTo-Path: {}\r\nFrom-Path: {SWITCH}\r\nMessage-ID: m2\r\nByte-Range: 1-{}/{}\r\nContent-Type: message/cpim\r\n\r\n{cpim}\r\n-------r2x2y3z4$\r\n",
-            j.ours,
-            cpim.len(),
-            cpim.len()
-        ),
+        &cpim_send(&j.ours, SWITCH, "r2x2y3z4", "m2", cpim),
     );
     assert!(
         o.xmpp[0].contains("type='chat'")
@@ -656,7 +654,7 @@ fn sip_user_enters_an_xmpp_room_rfc7702_section6() {
     t.sip(&reply(&n3, 200, &[], "", ""));
     // F44–F47, vector (6): a public SEND → groupchat; the reflection is not echoed
     let cpim = "From: \"Romeo\" <sip:romeo@example.org>\r\nTo: <sip:capulet@muc.example.com>\r\nDateTime: 2015-06-01T15:02:31Z\r\n\r\nContent-Type: text/plain\r\n\r\nRomeo is here!";
-    let o = t.msrp(4, &format!("MSRP s0000001 SEND\r\nTo-Path: {ours}\r\nFrom-Path: {ROMEO}\r\nMessage-ID: s1\r\nByte-Range: 1-{}/{}\r\nContent-Type: message/cpim\r\n\r\n{cpim}\r\n-------s0000001$\r\n", cpim.len(), cpim.len()));
+    let o = t.msrp(4, &cpim_send(&ours, ROMEO, "s0000001", "s1", cpim));
     assert_eq!(
         o.xmpp,
         vec![format!(
@@ -675,7 +673,7 @@ fn sip_user_enters_an_xmpp_room_rfc7702_section6() {
     );
     // vector (5): a private SEND → type chat to the occupant; a private message back
     let cpim = "From: <sip:romeo@example.org>\r\nTo: <sip:capulet@muc.example.com;gr=Juliet>\r\n\r\nContent-Type: text/plain\r\n\r\nI am here!!!";
-    let o = t.msrp(4, &format!("MSRP s0000002 SEND\r\nTo-Path: {ours}\r\nFrom-Path: {ROMEO}\r\nMessage-ID: s2\r\nByte-Range: 1-{}/{}\r\nContent-Type: message/cpim\r\n\r\n{cpim}\r\n-------s0000002$\r\n", cpim.len(), cpim.len()));
+    let o = t.msrp(4, &cpim_send(&ours, ROMEO, "s0000002", "s2", cpim));
     assert!(
         o.xmpp[0].contains("to='capulet@muc.example.com/Juliet'")
             && o.xmpp[0].contains("type='chat'"),
@@ -929,13 +927,13 @@ fn malformed_cpim_is_refused_on_the_send() {
         peer: "127.0.0.1:7777".parse().unwrap(),
     }));
     let bad = "From: <sip:romeo@example.org>\r\nTo: <sip:capulet@muc.example.com>\r\nno blank line";
-    let o = t.msrp(4, &format!("MSRP x0000001 SEND\r\nTo-Path: {ours}\r\nFrom-Path: {ROMEO}\r\nMessage-ID: x1\r\nByte-Range: 1-{0}/{0}\r\nContent-Type: message/cpim\r\n\r\n{bad}\r\n-------x0000001$\r\n", bad.len()));
+    let o = t.msrp(4, &cpim_send(&ours, ROMEO, "x0000001", "x1", bad));
     assert!(
         o.msrp[0].1.starts_with("MSRP x0000001 400 Bad CPIM: "),
         "{o:?}"
     );
     let png = "From: <sip:romeo@example.org>\r\nTo: <sip:capulet@muc.example.com>\r\n\r\nContent-Type: image/png\r\n\r\nPNG";
-    let o = t.msrp(4, &format!("MSRP x0000002 SEND\r\nTo-Path: {ours}\r\nFrom-Path: {ROMEO}\r\nMessage-ID: x2\r\nByte-Range: 1-{0}/{0}\r\nContent-Type: message/cpim\r\n\r\n{png}\r\n-------x0000002$\r\n", png.len()));
+    let o = t.msrp(4, &cpim_send(&ours, ROMEO, "x0000002", "x2", png));
     assert!(
         o.msrp[0]
             .1
