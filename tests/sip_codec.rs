@@ -740,6 +740,11 @@ fn fuzz_regressions() {
         if let Ok(c) = stox::body::cpim::Cpim::parse(&data) {
             assert_eq!(stox::body::cpim::Cpim::parse(&c.to_bytes()).unwrap(), c);
         }
+        // conference-info (page_bodies, room_bodies): round-trips
+        use stox::body::conference_info::ConferenceInfo;
+        if let Ok(c) = ConferenceInfo::parse(&data) {
+            assert_eq!(ConferenceInfo::parse(c.to_body().as_bytes()).unwrap(), c);
+        }
         for datagram in [true, false] {
             if let Ok(Message::Request(r)) = parse(&data, datagram, MAX) {
                 assert!(parse(&r.to_bytes(), datagram, 1 << 20).is_ok());

@@ -11,11 +11,23 @@ pub mod xhtml;
 /// Text or an attribute value escaped for the small XML bodies we write (IMDN, PIDF,
 /// conference-info, isComposing, chat markers): the five predefined entities.
 pub fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\'', "&apos;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&apos;"),
+            '"' => out.push_str("&quot;"),
+            // As character references: a parser normalizes literal ones (a tab in an
+            // attribute reads back as a space, a CR in text as LF). Found by `page_bodies`.
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The root element of a small XML body. The XML declaration is skipped: minidom parses
