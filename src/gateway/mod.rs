@@ -239,7 +239,7 @@ impl Core {
                 self.link_up = true;
                 self.metrics.link_ups += 1;
                 self.chat_link_up(now);
-                self.muc_link_up();
+                self.muc_link_up(now);
             }
             Input::LinkDown => self.link_up = false,
             Input::Stanza(s) => self.on_stanza(now, s),

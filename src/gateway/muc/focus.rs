@@ -134,11 +134,6 @@ impl Core {
             r.headers.push(("Retry-After", "30".into()));
             return self.refuse(now, tx, req, r);
         }
-        if !self.link_up {
-            let mut r = im::Refusal::new(480, "Temporarily Unavailable (XMPP link down)");
-            r.headers.push(("Retry-After", "30".into()));
-            return self.refuse(now, tx, req, r);
-        }
         let offered = match self.check_offer(req, true) {
             Ok(o) => o,
             Err(r) => return self.refuse(now, tx, req, r),
@@ -177,7 +172,17 @@ impl Core {
         m.timers.set(MucTimer::NickWait, now + wait);
         let id = self.mucs.insert(m);
         self.register_call(Owner::Muc(id));
-        self.answer_call(now, Owner::Muc(id));
+        if self.link_up {
+            self.answer_call(now, Owner::Muc(id));
+        } else {
+            // As for 1:1 chat: the INVITE waits for the link (`msrp.invite_hold_secs`, then
+            // 480), so that a gateway that is (re)connecting does not turn callers away.
+            let hold = self.cfg.call.hold;
+            if let Some(c) = self.mucs.call_mut(id) {
+                c.timers
+                    .set(crate::gateway::call::CallTimer::Hold, now + hold);
+            }
+        }
         self.mucs.rearm(id);
         tracing::debug!(muc = id, call_id = %req.call_id(), "SIP user entering an XMPP room");
     }
@@ -222,12 +227,20 @@ impl Core {
         self.emit(p);
     }
 
-    /// The component link is back. A MUC removes occupants whose stanzas bounced while stox
+    /// The component link is back: held INVITEs are answered. A MUC removes occupants whose stanzas bounced while stox
     /// was away (XEP-0045 status 333), so every SIP user in a room joins again; a MUC that
     /// still has them answers with the roster and self-presence as for any join, and the
     /// conference NOTIFYs carry what changed.
-    pub(in crate::gateway) fn muc_link_up(&mut self) {
+    pub(in crate::gateway) fn muc_link_up(&mut self, now: Instant) {
         for id in self.mucs.ids() {
+            if self.mucs.get(id).is_some_and(|m| {
+                m.side == Side::Focus
+                    && matches!(m.call.phase, crate::gateway::call::Phase::Invited { .. })
+            }) {
+                self.answer_call(now, Owner::Muc(id));
+                self.mucs.rearm(id);
+                continue;
+            }
             if self
                 .mucs
                 .get(id)

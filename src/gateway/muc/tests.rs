@@ -969,3 +969,21 @@ fn sip_users_rejoin_after_the_link_returns() {
         "{o:?}"
     );
 }
+
+/// An INVITE to a room while the component link is down waits for it (as for 1:1 chat),
+/// then gets its 200; without the link in time: 480.
+#[test]
+fn room_invite_waits_for_the_link() {
+    let mut t = T::new("");
+    t.input(Input::LinkDown);
+    let o = t.sip(&invite_room());
+    assert!(o.sip.iter().all(|s| !s.starts_with("SIP/2.0 200")), "{o:?}");
+    let o = t.input(Input::LinkUp);
+    assert!(o.sip.iter().any(|s| s.starts_with("SIP/2.0 200")), "{o:?}");
+    let mut t = T::new("");
+    t.input(Input::LinkDown);
+    t.sip(&invite_room());
+    let o = t.advance(Duration::from_secs(11));
+    assert!(o.sip.iter().any(|s| s.starts_with("SIP/2.0 480")), "{o:?}");
+    assert_eq!(t.core.muc_sessions(), 0);
+}
