@@ -46,15 +46,13 @@ const MIN_EXPIRES: u32 = 60;
 fn temporary_nick(req: &Request) -> String {
     let from = req.headers.get("From").and_then(NameAddr::parse);
     from.as_ref()
-        .and_then(|f| f.display.clone())
-        .filter(|d| !d.trim().is_empty())
+        .and_then(|f| f.display.as_deref())
+        .and_then(super::nickname)
         .or_else(|| {
             from.and_then(|f| SipAddress::parse(&f.uri).ok())
-                .map(|a| a.user)
+                .and_then(|a| super::nickname(&a.user))
         })
         .unwrap_or_else(|| "sip".into())
-        .trim()
-        .to_string()
 }
 
 /// The SIP status a MUC join or nick-change error becomes (§6.3: conflict → 425; a
@@ -328,7 +326,12 @@ impl Core {
         let Some(m) = self.mucs.get_mut(id) else {
             return;
         };
-        let nick = nick.trim().to_string();
+        let Some(nick) = super::nickname(&nick) else {
+            m.call
+                .msrp
+                .answer_nickname(&tid, 425, "Nickname usage failed (not a valid nickname)");
+            return self.drain_call(now, Owner::Muc(id));
+        };
         if m.occupant(&nick).is_none() {
             m.call
                 .msrp

@@ -116,6 +116,21 @@ pub fn muc_user(
     x.build()
 }
 
+/// RFC 7702 §7 (SHOULD): a nickname prepared and enforced with the PRECIS Nickname profile
+/// (RFC 8266, via `precis-profiles`: width mapping, additional space removal, NFKC,
+/// case preserved) and usable as a resourcepart; `None` when it cannot be one.
+pub fn nickname(s: &str) -> Option<String> {
+    use precis_profiles::precis_core::profile::PrecisFastInvocation;
+    let n = precis_profiles::Nickname::enforce(s).ok()?.into_owned();
+    occupant_jid(&BareJid::new("r@x.example").ok()?, &n).map(|_| n)
+}
+
+/// Two nicknames are the same one (RFC 8266 §2.4: case-insensitive after enforcement).
+pub fn same_nick(a: &str, b: &str) -> bool {
+    use precis_profiles::precis_core::profile::PrecisFastInvocation;
+    precis_profiles::Nickname::compare(a, b).unwrap_or(a == b)
+}
+
 /// The occupant JID of a nickname (`None` when the nick is not a valid resourcepart).
 pub fn occupant_jid(room: &BareJid, nick: &str) -> Option<Jid> {
     format!("{room}/{nick}").parse::<Jid>().ok()
@@ -360,13 +375,13 @@ pub fn conference_doc(
 }
 
 /// The nickname a conference-info user stands for (RFC 7702 Table 2/3): its display text,
-/// else the `gr` of its entity, else the entity's user part.
+/// else the `gr` of its entity, else the entity's user part — as a PRECIS nickname.
 pub fn user_nick(u: &User) -> Option<String> {
     u.display_text
         .clone()
         .or_else(|| gr_of(&u.entity))
         .or_else(|| SipAddress::parse(&u.entity).ok().map(|a| a.user))
-        .filter(|n| !n.trim().is_empty())
+        .and_then(|n| nickname(&n))
 }
 
 /// Is this conference-info user gone (deleted, or every endpoint disconnected)?

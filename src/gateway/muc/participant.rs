@@ -72,9 +72,16 @@ impl Core {
                 self.participant_leave(now, id, status);
             }
             (PresenceType::None, Some(id)) => self.participant_nick(now, id, nick),
-            (PresenceType::None, None) if super::is_join(p) => {
-                self.participant_join(now, user, room, nick)
-            }
+            (PresenceType::None, None) if super::is_join(p) => match super::nickname(&nick) {
+                Some(n) if n == nick => self.participant_join(now, user, room, nick),
+                _ => self.participant_refuse(
+                    user,
+                    &room,
+                    &nick,
+                    DefinedCondition::JidMalformed,
+                    "not a nickname SIP rooms take (RFC 8266 Nickname profile)",
+                ),
+            },
             (PresenceType::Error, Some(_)) => {}
             _ => return false,
         }
@@ -452,8 +459,8 @@ impl Core {
             let Some(nick) = super::user_nick(u) else {
                 continue;
             };
-            let me = super::gr_of(&u.entity).as_deref() == Some(m.nick.as_str())
-                || (u.display_text.as_deref() == Some(m.nick.as_str()));
+            let me = super::gr_of(&u.entity).is_some_and(|g| super::same_nick(&g, &m.nick))
+                || super::same_nick(&nick, &m.nick);
             if me {
                 continue;
             }
@@ -871,6 +878,17 @@ impl Core {
         };
         if nick == m.nick || m.stage != Stage::Joined || !m.call.is_open() {
             return; // a presence update in the room: not mapped
+        }
+        if super::nickname(&nick).as_deref() != Some(nick.as_str()) {
+            let (room, user) = (m.room.clone(), m.user.clone());
+            if let Some(occ) = super::occupant_jid(&room, &nick) {
+                let err = stanza::error(
+                    DefinedCondition::JidMalformed,
+                    "not a nickname SIP rooms take (RFC 8266 Nickname profile)",
+                );
+                self.emit(super::join_error(occ, user, &room, err));
+            }
+            return;
         }
         if m.nick_op.is_some()
             || !m

@@ -987,3 +987,55 @@ fn room_invite_waits_for_the_link() {
     assert!(o.sip.iter().any(|s| s.starts_with("SIP/2.0 480")), "{o:?}");
     assert_eq!(t.core.muc_sessions(), 0);
 }
+
+/// RFC 7702 §7 → RFC 8266: nicknames are prepared, enforced and compared with the PRECIS
+/// Nickname profile.
+#[test]
+fn nicknames_follow_the_precis_nickname_profile() {
+    assert_eq!(nickname("Romeo").as_deref(), Some("Romeo"));
+    assert_eq!(
+        nickname("  Juliet   Capulet ").as_deref(),
+        Some("Juliet Capulet"),
+        "spaces"
+    );
+    assert_eq!(
+        nickname("Ｒｏｍｅｏ").as_deref(),
+        Some("Romeo"),
+        "width mapping (NFKC)"
+    );
+    assert_eq!(nickname("\u{7}bell"), None, "control characters");
+    assert_eq!(nickname("   "), None);
+    assert!(same_nick("Romeo", "romeo") && !same_nick("Romeo", "Juliet"));
+    // a SIP participant's NICKNAME with extra spaces joins as the enforced nick
+    let mut t = T::new("");
+    let o = t.sip(&invite_room());
+    let ok = o
+        .sip
+        .iter()
+        .find(|s| s.starts_with("SIP/2.0 200"))
+        .unwrap()
+        .clone();
+    let ours = ok
+        .split("a=path:")
+        .nth(1)
+        .unwrap()
+        .split("\r\n")
+        .next()
+        .unwrap()
+        .to_string();
+    t.input(Input::Msrp(MsrpEvent::Up {
+        conn: 4,
+        peer: "127.0.0.1:7777".parse().unwrap(),
+    }));
+    let o = t.msrp(4, &format!("MSRP n0000009 NICKNAME\r\nTo-Path: {ours}\r\nFrom-Path: {ROMEO}\r\nUse-Nickname: \"  Romeo   Montague \"\r\n-------n0000009$\r\n"));
+    assert!(
+        o.xmpp[0].contains("to='capulet@muc.example.com/Romeo Montague'"),
+        "{o:?}"
+    );
+    // an XMPP user's join with a nick the profile refuses
+    let o = t.xmpp(&format!("<presence {NS} from='{JULIET}' to='{ROOM_JID}/ Juli'><x xmlns='http://jabber.org/protocol/muc'/></presence>"));
+    assert!(
+        o.sip.is_empty() && o.xmpp[0].contains("<jid-malformed"),
+        "{o:?}"
+    );
+}
