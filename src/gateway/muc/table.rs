@@ -207,6 +207,8 @@ pub struct Mucs {
     next: MucId,
     /// (user bare JID, room bare JID) → sessions.
     by_pair: BTreeMap<(String, String), Vec<MucId>>,
+    /// room bare JID → sessions (the occupant limit on every room INVITE, disco).
+    by_room: HashMap<String, Vec<MucId>>,
     timers: BTreeSet<(Instant, MucId)>,
 }
 
@@ -222,6 +224,7 @@ impl Mucs {
             map: HashMap::new(),
             next: 1,
             by_pair: BTreeMap::new(),
+            by_room: HashMap::new(),
             timers: BTreeSet::new(),
         }
     }
@@ -284,13 +287,11 @@ impl Mucs {
     }
 
     /// Sessions of any user in a room (its bare JID).
-    pub fn in_room(&self, room: &BareJid) -> Vec<MucId> {
-        let r = room.to_string();
-        self.by_pair
-            .iter()
-            .filter(|((_, rr), _)| *rr == r)
-            .flat_map(|(_, v)| v.iter().copied())
-            .collect()
+    pub fn in_room(&self, room: &BareJid) -> &[MucId] {
+        self.by_room
+            .get(&room.to_string())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// The earliest deadline of any session.
@@ -316,6 +317,7 @@ impl Mucs {
             .entry(pair(&m.user, &m.room))
             .or_default()
             .push(id);
+        self.by_room.entry(m.room.to_string()).or_default().push(id);
         self.map.insert(id, Box::new(m));
         id
     }
@@ -346,6 +348,13 @@ impl Mucs {
             v.retain(|x| *x != id);
             if v.is_empty() {
                 self.by_pair.remove(&key);
+            }
+        }
+        let room = m.room.to_string();
+        if let Some(v) = self.by_room.get_mut(&room) {
+            v.retain(|x| *x != id);
+            if v.is_empty() {
+                self.by_room.remove(&room);
             }
         }
         if let Some(at) = m.armed {
