@@ -171,3 +171,11 @@ pub fn respond(
     }
     String::from_utf8(resp.to_bytes()).unwrap()
 }
+
+/// The `a=path` of the SDP in SIP text.
+pub fn sdp_path(msg: &str) -> String {
+    msg.split("\r\n")
+        .find_map(|l| l.strip_prefix("a=path:"))
+        .unwrap()
+        .to_string()
+}

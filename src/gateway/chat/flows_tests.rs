@@ -8,19 +8,12 @@ use crate::msrp::io::MsrpEvent;
 
 use crate::gateway::harness::NS;
 
-use crate::gateway::harness::{Out, T, header};
+use crate::gateway::harness::{Out, T, header, sdp_path};
 
 /// A response to one of our requests, as the peer would send it.
 fn reply(req: &str, code: u16, headers: &[(&str, &str)], body: &str) -> String {
     let body = (!body.is_empty()).then_some(("application/sdp", body));
     crate::gateway::harness::respond(req, code, "peertag", headers, body)
-}
-
-fn sdp_path(msg: &str) -> String {
-    msg.split("\r\n")
-        .find_map(|l| l.strip_prefix("a=path:"))
-        .unwrap()
-        .to_string()
 }
 
 fn tid(frame: &str) -> String {

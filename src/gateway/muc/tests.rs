@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::body::conference_info::ConferenceInfo;
-use crate::gateway::harness::{NS, Out, T, header, tag_of};
+use crate::gateway::harness::{NS, Out, T, header, sdp_path, tag_of};
 use crate::gateway::{Input, Owner};
 use crate::msrp::io::MsrpEvent;
 
@@ -124,14 +124,7 @@ fn join_sip_room(t: &mut T) -> Joined {
         invite.contains("a=chatroom:nickname private-messages\r\n"),
         "{invite}"
     );
-    let ours = invite
-        .split("a=path:")
-        .nth(1)
-        .unwrap()
-        .split("\r\n")
-        .next()
-        .unwrap()
-        .to_string();
+    let ours = sdp_path(&invite);
     assert!(
         ours.starts_with("msrp://127.0.0.1:2855/"),
         "explicit port (MUST): {ours}"
@@ -518,6 +511,18 @@ fn invite_room_with(sdp: &str) -> String {
     )
 }
 
+/// A SIP participant's INVITE answered and its MSRP connection (4) up: our path.
+fn enter_room(t: &mut T) -> String {
+    let o = t.sip(&invite_room());
+    let ok = o.sip.iter().find(|s| s.starts_with("SIP/2.0 200")).unwrap();
+    let ours = sdp_path(ok);
+    t.input(Input::Msrp(MsrpEvent::Up {
+        conn: 4,
+        peer: "127.0.0.1:7777".parse().unwrap(),
+    }));
+    ours
+}
+
 fn in_dialog_req(method: &str, seq: u32, our_tag: &str, extra: &str, body: &str) -> String {
     request(
         &format!(
@@ -551,14 +556,7 @@ fn sip_user_enters_an_xmpp_room_rfc7702_section6() {
         "{ok}"
     );
     let our_tag = tag_of(header(&ok, "To").unwrap());
-    let ours = ok
-        .split("a=path:")
-        .nth(1)
-        .unwrap()
-        .split("\r\n")
-        .next()
-        .unwrap()
-        .to_string();
+    let ours = sdp_path(&ok);
     t.sip(&in_dialog_req("ACK", 1, &our_tag, "", ""));
     // the participant connects and binds with a bodiless SEND, then NICKNAME
     t.input(Input::Msrp(MsrpEvent::Up {
@@ -907,25 +905,7 @@ fn cusax_room_disco_shows_the_audio_video_uri() {
 #[test]
 fn malformed_cpim_is_refused_on_the_send() {
     let mut t = T::new("");
-    let o = t.sip(&invite_room());
-    let ok = o
-        .sip
-        .iter()
-        .find(|s| s.starts_with("SIP/2.0 200"))
-        .unwrap()
-        .clone();
-    let ours = ok
-        .split("a=path:")
-        .nth(1)
-        .unwrap()
-        .split("\r\n")
-        .next()
-        .unwrap()
-        .to_string();
-    t.input(Input::Msrp(MsrpEvent::Up {
-        conn: 4,
-        peer: "127.0.0.1:7777".parse().unwrap(),
-    }));
+    let ours = enter_room(&mut t);
     let bad = "From: <sip:romeo@example.org>\r\nTo: <sip:capulet@muc.example.com>\r\nno blank line";
     let o = t.msrp(4, &cpim_send(&ours, ROMEO, "x0000001", "x1", bad));
     assert!(
@@ -1008,25 +988,7 @@ fn nicknames_follow_the_precis_nickname_profile() {
     assert!(same_nick("Romeo", "romeo") && !same_nick("Romeo", "Juliet"));
     // a SIP participant's NICKNAME with extra spaces joins as the enforced nick
     let mut t = T::new("");
-    let o = t.sip(&invite_room());
-    let ok = o
-        .sip
-        .iter()
-        .find(|s| s.starts_with("SIP/2.0 200"))
-        .unwrap()
-        .clone();
-    let ours = ok
-        .split("a=path:")
-        .nth(1)
-        .unwrap()
-        .split("\r\n")
-        .next()
-        .unwrap()
-        .to_string();
-    t.input(Input::Msrp(MsrpEvent::Up {
-        conn: 4,
-        peer: "127.0.0.1:7777".parse().unwrap(),
-    }));
+    let ours = enter_room(&mut t);
     let o = t.msrp(4, &format!("MSRP n0000009 NICKNAME\r\nTo-Path: {ours}\r\nFrom-Path: {ROMEO}\r\nUse-Nickname: \"  Romeo   Montague \"\r\n-------n0000009$\r\n"));
     assert!(
         o.xmpp[0].contains("to='capulet@muc.example.com/Romeo Montague'"),
