@@ -89,7 +89,10 @@ indent <"$dir/sip_room.out"
 if wait "$focus"; then ok "A: the focus's checks (room_peers.py focus)"; else bad "A: the focus's checks"; fi
 indent <"$dir/focus.out"
 
-curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep -q '^stox_groupchat_sessions ' && ok "metrics: stox_groupchat_sessions exported" || bad "metrics: no stox_groupchat_sessions"
+# Read the whole page first: `curl | grep -q` under pipefail fails when grep exits before curl
+# has written everything (SIGPIPE → curl 23), which made this check flaky.
+metrics=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" || true)
+if grep -q '^stox_groupchat_sessions ' <<<"$metrics"; then ok "metrics: stox_groupchat_sessions exported"; else bad "metrics: no stox_groupchat_sessions"; fi
 if grep -q "panicked" "$dir/stox.log"; then bad "stox panicked"; else ok "no panic in stox's log"; fi
 
 echo "groupchat e2e: $passed passed, $fails failed"

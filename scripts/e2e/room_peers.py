@@ -402,7 +402,8 @@ class Focus(Peer):
             tag = f"f{random.getrandbits(32):x}"
             self.calls[cid] = {"path": ours, "theirs": path, "tag": tag, "cseq": 0, "version": 0,
                                "remote": frm, "target": re.search(r"<([^>]+)>", contact).group(1),
-                               "route": get(hdrs, "record-route"), "via": src, "nick": None, "sock": None}
+                               "route": get(hdrs, "record-route"), "via": src, "nick": None, "sock": None,
+                               "subscribed": False}
             self.by_session[sess] = cid
             sdp = ("v=0\r\no=focus 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
                    f"m=message {self.lst.getsockname()[1]} TCP/MSRP *\r\na=accept-types:message/cpim\r\n"
@@ -422,6 +423,7 @@ class Focus(Peer):
             check(ev == "conference", f"SUBSCRIBE Event: conference ({ev})")
             check(get(hdrs, "accept")[0] == "application/conference-info+xml", "SUBSCRIBE Accept conference-info")
             self.respond(hdrs, src, 200, "OK", [f"Expires: {exp}", f"Contact: <sip:montague@127.0.0.1:{self.my}>;isfocus"])
+            c["subscribed"] = exp != 0
             if exp == 0:
                 self.events.append("unsubscribed")
                 self.in_dialog(cid, "NOTIFY", ["Event: conference", "Subscription-State: terminated;reason=timeout"])
@@ -465,6 +467,10 @@ class Focus(Peer):
             c["nick"] = nick
             self.msrp_respond(s, f)
             self.events.append(f"nick {nick}")
+            # RFC 6665 §4.2.2: NOTIFYs only within a subscription; a participant that has not
+            # subscribed yet learns its nick from the full document its SUBSCRIBE gets.
+            if not c["subscribed"]:
+                return
             if old:
                 self.roster(cid, "partial", [(old, "deleted"), (nick, "full")])
             else:
@@ -495,6 +501,12 @@ class Focus(Peer):
         while self.done < 2 and time.monotonic() < deadline:
             self.pump()
         check(self.done == 2, f"two calls ended with BYE (conflict, then the whole session): {self.done}")
+        # stox sends the unsubscribe (SUBSCRIBE Expires: 0) and the BYE back to back; through the
+        # proxy over UDP either may arrive first (RFC 5057: the subscription usage outlives the
+        # BYE), so keep listening a moment after the BYE.
+        grace = time.monotonic() + 3
+        while "unsubscribed" not in self.events and time.monotonic() < grace:
+            self.pump()
         want = ["nick 425", "nick JuliC", "public Who knows where Romeo is?", "private psst",
                 "refer <sip:benvolio@example.com>", "refer <sip:tybalt@example.com>", "nick Juliet", "unsubscribed"]
         for w in want:

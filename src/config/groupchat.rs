@@ -39,6 +39,11 @@ pub struct GroupchatConfig {
     /// with a temporary nickname (RFC 7702 §6.1 allows either).
     #[serde(default = "default_nick_wait")]
     pub nickname_wait_ms: u64,
+    /// How long an XMPP user's join into a SIP room waits, once the focus accepted the
+    /// conference subscription, for a full conference-info document (RFC 4575 §4.4); then the
+    /// user enters with the occupants known so far, and later NOTIFYs add the rest.
+    #[serde(default = "default_roster_wait")]
+    pub roster_wait_ms: u64,
     /// CUSAX (RFC 7081 §4): SIP rooms linked to an audio/video conference, by room URI
     /// (`"sip:montague@chat.example.net" = "sip:montague-av@chat.example.net"`); the link is
     /// shown in the room's `muc#roominfo`.
@@ -61,6 +66,7 @@ impl Default for GroupchatConfig {
             cpim_max_bytes: default_cpim_max(),
             subscribe_expires_secs: default_subscribe_expires(),
             nickname_wait_ms: default_nick_wait(),
+            roster_wait_ms: default_roster_wait(),
             audio_video: BTreeMap::new(),
             audio_video_var: default_av_var(),
         }
@@ -121,6 +127,9 @@ fn default_subscribe_expires() -> u32 {
 }
 fn default_nick_wait() -> u64 {
     1000
+}
+fn default_roster_wait() -> u64 {
+    3000
 }
 fn default_av_var() -> String {
     "audio-video-uri".into()

@@ -318,6 +318,7 @@ impl Core {
         expires: Option<u32>,
     ) {
         let asked = self.mucs.cfg.subscribe_expires_secs;
+        let roster_wait = Duration::from_millis(self.mucs.cfg.roster_wait_ms);
         let Some(m) = self.mucs.get_mut(id) else {
             return;
         };
@@ -330,6 +331,9 @@ impl Core {
         }
         if matches!(m.sub, ConfSub::Subscribing | ConfSub::Active) {
             if code < 300 {
+                if matches!(m.sub, ConfSub::Subscribing) && !m.roster_done {
+                    m.timers.set(MucTimer::RosterWait, now + roster_wait);
+                }
                 m.sub = ConfSub::Active;
                 let e = expires.unwrap_or(asked).max(2);
                 let margin = (e / 2).min(60);
@@ -342,6 +346,7 @@ impl Core {
                 m.sub = ConfSub::Failed;
                 m.roster_done = true;
                 m.timers.stop(MucTimer::Subscription);
+                m.timers.stop(MucTimer::RosterWait);
                 self.participant_try_joined(now, id);
             }
         }
@@ -411,6 +416,7 @@ impl Core {
             m.sub = ConfSub::Failed;
             m.roster_done = true;
             m.timers.stop(MucTimer::Subscription);
+            m.timers.stop(MucTimer::RosterWait);
         }
         if let Some(doc) = doc {
             self.participant_roster(now, id, doc);
@@ -421,12 +427,23 @@ impl Core {
     /// Applies a conference-info document (full replaces, partial merges by entity,
     /// `deleted` or all endpoints disconnected removes); presences for what changed once
     /// the user is in.
+    ///
+    /// RFC 4575 §4.4: a subscription's first NOTIFY carries full state and starts the version
+    /// count. A focus that sends a partial one first (a roster change racing our SUBSCRIBE)
+    /// has it merged, but only a full document completes the join and sets the baseline, so
+    /// the full one that follows is not taken for stale.
     fn participant_roster(&mut self, _now: Instant, id: MucId, doc: ConferenceInfo) {
         let max = self.mucs.cfg.max_occupants;
         let Some(m) = self.mucs.get_mut(id) else {
             return;
         };
-        if let (Some(v), Some(old)) = (doc.version, m.version) {
+        let full = doc.state == State::Full;
+        if !m.roster_full && !full {
+            tracing::debug!(
+                muc = id,
+                "partial conference-info before the full one; merged"
+            );
+        } else if let (Some(v), Some(old)) = (doc.version, m.version) {
             if v <= old {
                 tracing::debug!(muc = id, v, old, "stale conference-info ignored");
                 return;
@@ -440,8 +457,14 @@ impl Core {
                 );
             }
         }
-        m.version = doc.version.or(m.version);
-        m.roster_done = true;
+        if m.roster_full || full {
+            m.version = doc.version.or(m.version);
+        }
+        if full {
+            m.roster_full = true;
+            m.roster_done = true;
+            m.timers.stop(MucTimer::RosterWait);
+        }
         let joined = m.stage == Stage::Joined;
         let mut changes: Vec<(String, bool, Option<String>)> = vec![];
         if let Some(s) = &doc.subject
@@ -1118,6 +1141,17 @@ impl Core {
 
     /// A participant session's own timers: the conference subscription's refresh.
     pub(in crate::gateway) fn participant_timeout(&mut self, now: Instant, id: MucId) {
+        let Some(m) = self.mucs.get_mut(id) else {
+            return;
+        };
+        if m.timers.expire(MucTimer::RosterWait, now) && !m.roster_done {
+            tracing::info!(
+                muc = id,
+                "no full conference-info in time; entering with the occupants known so far"
+            );
+            m.roster_done = true;
+            self.participant_try_joined(now, id);
+        }
         let Some(m) = self.mucs.get_mut(id) else {
             return;
         };

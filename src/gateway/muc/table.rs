@@ -49,6 +49,9 @@ pub enum MucTimer {
     /// Participant: refresh our conference subscription. Focus: the SIP user's
     /// subscription runs out.
     Subscription,
+    /// Participant: the focus took our subscription but sent no full document in time;
+    /// enter with the occupants known so far.
+    RosterWait,
 }
 
 impl TimerName for MucTimer {
@@ -142,6 +145,8 @@ pub struct Muc {
     pub nick_done: bool,
     /// Participant: a roster arrived (or will not).
     pub roster_done: bool,
+    /// Participant: a full conference-info document arrived: the version baseline.
+    pub roster_full: bool,
     /// Participant: our conference subscription.
     pub sub: ConfSub,
     /// Participant: the last conference-info version seen.
@@ -158,7 +163,7 @@ pub struct Muc {
     /// Messages we sent, by MSRP Message-ID (participant) or stanza id (focus).
     pub sent: Recent<SentMsg>,
     /// See [`MucTimer`].
-    pub timers: TimerTable<MucTimer, 3>,
+    pub timers: TimerTable<MucTimer, 4>,
     armed: Option<Instant>,
 }
 
@@ -180,6 +185,7 @@ impl Muc {
             nick_op: None,
             nick_done: false,
             roster_done: false,
+            roster_full: false,
             sub: ConfSub::None,
             version: None,
             notifier: None,

@@ -82,6 +82,52 @@ struct Joined {
 /// §5.1–§5.3 (F1–F15): join → INVITE → 200/ACK → bodiless SEND, NICKNAME, SUBSCRIBE →
 /// roster NOTIFY → occupant presence, self-presence (110) last, then the subject.
 fn join_sip_room(t: &mut T) -> Joined {
+    let j = subscribe_to_sip_room(t);
+    // F12/F13: the roster NOTIFY
+    let o = t.sip(&roster_notify(&j.invite, 1, ROSTER));
+    assert!(o.sip[0].starts_with("SIP/2.0 200 OK"), "{o:?}");
+    assert_joined(&o, "Today in Verona");
+    j
+}
+
+/// A conference NOTIFY from the focus.
+fn roster_notify(invite: &str, seq: u32, doc: &str) -> String {
+    from_focus(
+        invite,
+        "NOTIFY",
+        seq,
+        "Contact: <sip:montague@127.0.0.1:5999>;isfocus\nEvent: conference\nSubscription-State: active;expires=600\nContent-Type: application/conference-info+xml",
+        doc,
+    )
+}
+
+/// The XEP-0045 join order: Romeo, the self-presence (110), the subject.
+fn assert_joined(o: &Out, subject: &str) {
+    assert_eq!(o.xmpp.len(), 3, "{o:?}");
+    assert_eq!(
+        o.xmpp[0],
+        format!(
+            "<presence xmlns='jabber:component:accept' from='{ROOM_JID}/Romeo' to='{JULIET}'><priority>0</priority><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/></x></presence>"
+        )
+    );
+    assert_eq!(
+        o.xmpp[1],
+        format!(
+            "<presence xmlns='jabber:component:accept' from='{ROOM_JID}/JuliC' to='{JULIET}'><priority>0</priority><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/><status code='110'/></x></presence>"
+        )
+    );
+    assert!(
+        o.xmpp[2].contains("type='groupchat'")
+            && o.xmpp[2].contains(&format!("<subject>{subject}</subject>"))
+            && !o.xmpp[2].contains("<body"),
+        "{}",
+        o.xmpp[2]
+    );
+}
+
+/// F1–F11: everything up to the focus's 200 to our SUBSCRIBE; the nickname is settled, the
+/// roster is not.
+fn subscribe_to_sip_room(t: &mut T) -> Joined {
     let o = t.xmpp(&format!(
         "<presence {NS} from='{JULIET}' to='{ROOM_JID}/JuliC'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
     ));
@@ -191,37 +237,77 @@ fn join_sip_room(t: &mut T) -> Joined {
     assert!(o.xmpp.is_empty(), "{o:?}");
     let o = t.sip(&reply(&sub, 200, &[("Expires", "600")], "", ""));
     assert!(o.xmpp.is_empty(), "{o:?}");
-    // F12/F13: the roster NOTIFY
-    let notify = from_focus(
-        &invite,
-        "NOTIFY",
-        1,
-        "Contact: <sip:montague@127.0.0.1:5999>;isfocus\nEvent: conference\nSubscription-State: active;expires=600\nContent-Type: application/conference-info+xml",
-        ROSTER,
-    );
-    let o = t.sip(&notify);
+    Joined { invite, ours, sub }
+}
+
+/// RFC 4575 §4.4: a partial NOTIFY that beats the full one (the focus announced our NICKNAME
+/// to a subscription it had just taken) neither completes the join nor makes the full
+/// document that follows look stale. Seen with the e2e focus under load.
+#[test]
+fn partial_roster_before_the_full_one_waits_for_it() {
+    let mut t = T::new("");
+    let j = subscribe_to_sip_room(&mut t);
+    let partial = ROSTER
+        .replace(
+            "state=\"full\" version=\"1\"",
+            "state=\"partial\" version=\"1\"",
+        )
+        .replace(
+            "<conference-description><subject>Today in Verona</subject></conference-description>",
+            "",
+        );
+    assert!(partial.contains("state=\"partial\""));
+    let o = t.sip(&roster_notify(&j.invite, 1, &partial));
     assert!(o.sip[0].starts_with("SIP/2.0 200 OK"), "{o:?}");
-    assert_eq!(o.xmpp.len(), 3, "{o:?}");
-    assert_eq!(
-        o.xmpp[0],
-        format!(
-            "<presence xmlns='jabber:component:accept' from='{ROOM_JID}/Romeo' to='{JULIET}'><priority>0</priority><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/></x></presence>"
-        )
+    assert!(o.xmpp.is_empty(), "no join on a partial document: {o:?}");
+    let full = ROSTER.replace("version=\"1\"", "version=\"2\"");
+    let o = t.sip(&roster_notify(&j.invite, 2, &full));
+    assert_joined(&o, "Today in Verona");
+    // the baseline is the full document: version 3 is the next change, 2 is stale
+    let romeo_gone = r#"<conference-info xmlns="urn:ietf:params:xml:ns:conference-info" entity="sip:montague@chat.example.org" state="partial" version="3"><users><user entity="sip:montague@chat.example.org;gr=Romeo" state="deleted"/></users></conference-info>"#;
+    let o = t.sip(&roster_notify(
+        &j.invite,
+        3,
+        &romeo_gone.replace("version=\"3\"", "version=\"2\""),
+    ));
+    assert!(o.xmpp.is_empty(), "{o:?}");
+    let o = t.sip(&roster_notify(&j.invite, 4, romeo_gone));
+    assert_eq!(o.xmpp.len(), 1, "{o:?}");
+    assert!(
+        o.xmpp[0].contains(&format!("from='{ROOM_JID}/Romeo'"))
+            && o.xmpp[0].contains("type='unavailable'"),
+        "{o:?}"
     );
-    assert_eq!(
-        o.xmpp[1],
-        format!(
-            "<presence xmlns='jabber:component:accept' from='{ROOM_JID}/JuliC' to='{JULIET}'><priority>0</priority><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/><status code='110'/></x></presence>"
-        )
+}
+
+/// A focus that takes the subscription but never sends a full document: after
+/// `groupchat.roster_wait_ms` the user enters with what is known (here: nobody else, and an
+/// empty subject), and later NOTIFYs add occupants.
+#[test]
+fn join_completes_when_the_full_roster_never_comes() {
+    let mut t = T::new("[groupchat]\nroster_wait_ms = 2000\n");
+    let j = subscribe_to_sip_room(&mut t);
+    let o = t.advance(Duration::from_millis(1900));
+    assert!(o.xmpp.is_empty(), "{o:?}");
+    let o = t.advance(Duration::from_millis(200));
+    assert_eq!(o.xmpp.len(), 2, "{o:?}");
+    assert!(
+        o.xmpp[0].contains(&format!("from='{ROOM_JID}/JuliC'"))
+            && o.xmpp[0].contains("<status code='110'/>"),
+        "{o:?}"
     );
     assert!(
-        o.xmpp[2].contains("type='groupchat'")
-            && o.xmpp[2].contains("<subject>Today in Verona</subject>")
-            && !o.xmpp[2].contains("<body"),
-        "{}",
-        o.xmpp[2]
+        o.xmpp[1].contains("<subject/>") || o.xmpp[1].contains("<subject></subject>"),
+        "{o:?}"
     );
-    Joined { invite, ours, sub }
+    let o = t.sip(&roster_notify(&j.invite, 1, ROSTER));
+    assert_eq!(o.xmpp.len(), 2, "Romeo, then the subject: {o:?}");
+    assert!(
+        o.xmpp
+            .iter()
+            .any(|x| x.contains(&format!("from='{ROOM_JID}/Romeo'"))),
+        "{o:?}"
+    );
 }
 
 fn join_id(t: &T) -> u64 {
