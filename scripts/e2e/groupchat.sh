@@ -81,9 +81,9 @@ if wait "$invitee"; then ok "B: Benvolio got the mediated invitation (REFER)"; e
 indent <"$dir/invitee.out"
 
 # A: an XMPP user in a SIP room (stox is the participant)
-peer focus "$fsip" "$fmsrp" >"$dir/focus.out" 2>&1 &
+peer focus "$fsip" "$fmsrp" "$dir/focus_ready" >"$dir/focus.out" 2>&1 &
 focus=$!; bg+=("$focus")
-sleep 0.3
+for _ in $(seq 1 200); do [ -s "$dir/focus_ready" ] && break; sleep 0.05; done
 check "A: Juliet's checks in the SIP room (slixmpp)" muc juliet@example.com/garden pass sip_room >"$dir/sip_room.out"
 indent <"$dir/sip_room.out"
 if wait "$focus"; then ok "A: the focus's checks (room_peers.py focus)"; else bad "A: the focus's checks"; fi

@@ -7,7 +7,7 @@ RFC 3862 grammar below; every conference-info document through the RFC 4575 rule
 Usage:
   room_peers.py participant PROXY_PORT MY_PORT MSRP_PORT   (§6: a SIP user in the XMPP room
       capulet@muc.example.com through stox, which must act as the focus)
-  room_peers.py focus MY_PORT MSRP_PORT                     (§5: the focus and MSRP switch of
+  room_peers.py focus MY_PORT MSRP_PORT [READY_FILE]        (§5: the focus and MSRP switch of
       sip:montague@chat.example.net, with one simulated participant "Romeo")
 One line per check on stdout; exit 0 when all passed.
 """
@@ -519,7 +519,11 @@ def main():
     if mode == "participant":
         Participant(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])).run()
     else:
-        Focus(int(sys.argv[2]), int(sys.argv[3])).run()
+        focus = Focus(int(sys.argv[2]), int(sys.argv[3]))
+        if len(sys.argv) > 4:  # the sockets are bound: tell the suite it may start the join
+            with open(sys.argv[4], "w") as f:
+                f.write("ready\n")
+        focus.run()
     say(f"{len(failures)} failures")
     sys.exit(1 if failures else 0)
 
