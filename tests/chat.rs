@@ -6,18 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::msrp::MsrpPeer;
+use support::msrp::{MsrpPeer, sdp_path};
 use support::sip::*;
-use support::*;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
-
-fn sdp_path(msg: &str) -> String {
-    msg.split("\r\n")
-        .find_map(|l| l.strip_prefix("a=path:"))
-        .expect("a=path")
-        .to_string()
-}
+use tokio::net::TcpListener;
 
 fn offer(path: &str, setup: Option<&str>) -> String {
     let setup = setup
@@ -80,19 +72,7 @@ async fn sip_initiated_session_with_a_chunked_message_and_bye() {
         )
         .await;
     let ours = sdp_path(&ok);
-    let port: u16 = ours
-        .split(':')
-        .nth(2)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut m = MsrpPeer {
-        s: TcpStream::connect(("127.0.0.1", port)).await.unwrap(),
-        buf: Vec::new(),
-    };
+    let mut m = MsrpPeer::connect(&ours).await;
     // a 5000-byte message in three chunks, each written in small pieces
     let body: String = "0123456789".repeat(500);
     for (i, (a, b)) in [(0, 2048), (2048, 4096), (4096, 5000)]
@@ -184,14 +164,7 @@ async fn xmpp_initiated_session_connects_sends_and_ends_with_bye_on_gone() {
         ack.starts_with(&format!("ACK sip:romeo@{} SIP/2.0\r\n", s.peer.addr())),
         "{ack}"
     );
-    let (sock, _) = tokio::time::timeout(WAIT, listener.accept())
-        .await
-        .unwrap()
-        .unwrap();
-    let mut m = MsrpPeer {
-        s: sock,
-        buf: Vec::new(),
-    };
+    let mut m = MsrpPeer::accept(&listener).await;
     let f1 = m.frame().await;
     assert!(
         f1.starts_with(&format!("MSRP first1 SEND\r\nTo-Path: {theirs}\r\n")),

@@ -5,11 +5,10 @@
 
 mod support;
 
-use support::msrp::MsrpPeer;
+use support::msrp::{MsrpPeer, sdp_path};
 use support::sip::*;
-use support::*;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 fn muc(cfg: &mut stox::config::Config) {
     cfg.xmpp.muc_domains = vec!["muc.example.com".into()];
@@ -73,27 +72,8 @@ async fn sip_participant_in_an_xmpp_room() {
     s.peer
         .send_raw(s.stox_sip, dlg("ACK", 1, "").as_bytes())
         .await;
-    let ours = ok
-        .split("a=path:")
-        .nth(1)
-        .unwrap()
-        .split("\r\n")
-        .next()
-        .unwrap()
-        .to_string();
-    let port: u16 = ours
-        .split(':')
-        .nth(2)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut m = MsrpPeer {
-        s: TcpStream::connect(("127.0.0.1", port)).await.unwrap(),
-        buf: vec![],
-    };
+    let ours = sdp_path(&ok);
+    let mut m = MsrpPeer::connect(&ours).await;
     m.send(&format!("MSRP bind0001 SEND\r\nTo-Path: {ours}\r\nFrom-Path: {theirs}\r\nMessage-ID: b1\r\nByte-Range: 1-0/0\r\n-------bind0001$\r\n")).await;
     assert!(m.frame().await.starts_with("MSRP bind0001 200 OK"));
     m.send(&format!("MSRP nick0001 NICKNAME\r\nTo-Path: {ours}\r\nFrom-Path: {theirs}\r\nUse-Nickname: \"Romeo\"\r\n-------nick0001$\r\n")).await;
@@ -201,14 +181,7 @@ async fn xmpp_user_in_a_sip_room() {
     s.peer.send_raw(from, ok.as_bytes()).await;
     let (ack, _) = s.peer.recv().await;
     assert!(ack.starts_with("ACK "), "{ack}");
-    let (sock, _) = tokio::time::timeout(WAIT, listener.accept())
-        .await
-        .unwrap()
-        .unwrap();
-    let mut m = MsrpPeer {
-        s: sock,
-        buf: vec![],
-    };
+    let mut m = MsrpPeer::accept(&listener).await;
     let bind = m.frame().await;
     assert!(bind.contains(" SEND\r\n"), "{bind}");
     let ours = bind

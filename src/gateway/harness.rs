@@ -137,6 +137,15 @@ pub fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// The first `name='…'` attribute value in serialized XML (our stanzas quote with `'`).
+pub fn xml_attr(xml: &str, name: &str) -> String {
+    xml.split(&format!(" {name}='"))
+        .nth(1)
+        .and_then(|v| v.split('\'').next())
+        .unwrap_or_else(|| panic!("no {name} in {xml}"))
+        .to_string()
+}
+
 /// The `tag` parameter of a From/To value.
 pub fn tag_of(v: &str) -> String {
     v.split(";tag=")

@@ -2,7 +2,7 @@
 //! with stox's codec.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 use super::WAIT;
 
@@ -12,7 +12,38 @@ pub struct MsrpPeer {
     pub buf: Vec<u8>,
 }
 
+/// The `a=path` of an SDP body (or of a SIP message carrying one).
+pub fn sdp_path(msg: &str) -> String {
+    msg.split("\r\n")
+        .find_map(|l| l.strip_prefix("a=path:"))
+        .expect("a=path")
+        .to_string()
+}
+
 impl MsrpPeer {
+    /// Connects to the port of stox's MSRP URI (`msrp://127.0.0.1:<port>/…`): the active end.
+    pub async fn connect(path: &str) -> MsrpPeer {
+        let port: u16 = path
+            .split(':')
+            .nth(2)
+            .and_then(|p| p.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .expect("an MSRP URI with a port");
+        MsrpPeer {
+            s: TcpStream::connect(("127.0.0.1", port)).await.unwrap(),
+            buf: vec![],
+        }
+    }
+
+    /// Takes stox's connection on `listener`: the passive end.
+    pub async fn accept(listener: &TcpListener) -> MsrpPeer {
+        let (s, _) = tokio::time::timeout(WAIT, listener.accept())
+            .await
+            .expect("no MSRP connection in time")
+            .unwrap();
+        MsrpPeer { s, buf: vec![] }
+    }
+
     pub async fn frame(&mut self) -> String {
         loop {
             if let Some(f) = self.take() {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::body::conference_info::ConferenceInfo;
-use crate::gateway::harness::{NS, Out, T, header, sdp_path, tag_of};
+use crate::gateway::harness::{NS, Out, T, header, sdp_path, tag_of, xml_attr};
 use crate::gateway::{Input, Owner};
 use crate::msrp::io::MsrpEvent;
 
@@ -46,10 +46,6 @@ fn cpim_send(to: &str, from: &str, tid: &str, mid: &str, cpim: &str) -> String {
 
 fn tid(frame: &str) -> String {
     frame.split(' ').nth(1).unwrap().to_string()
-}
-
-fn msrp_with(t: &mut T, conn: u64, f: &str) -> Out {
-    t.msrp(conn, f)
 }
 
 const FOCUS_SDP: &str = "v=0\r\no=focus 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 12763 TCP/MSRP *\r\na=accept-types:message/cpim\r\na=accept-wrapped-types:text/plain text/html\r\na=path:msrp://127.0.0.1:12763/kjhd37s2s20w2a;tcp\r\na=setup:passive\r\na=chatroom:nickname private-messages\r\n";
@@ -227,8 +223,7 @@ fn subscribe_to_sip_room(t: &mut T) -> Joined {
     );
     // no roster yet: nothing for the XMPP user
     assert!(o.xmpp.is_empty(), "{o:?}");
-    let o = msrp_with(
-        t,
+    let o = t.msrp(
         9,
         &format!(
             "MSRP {ntid} 200 OK\r\nTo-Path: {ours}\r\nFrom-Path: {SWITCH}\r\n-------{ntid}$\r\n"
@@ -329,8 +324,7 @@ fn xmpp_user_joins_a_sip_room_rfc7702_section5() {
     assert!(send.starts_with("MSRP lzfed24s SEND\r\n"), "{send}");
     assert!(send.contains("Content-Type: message/cpim\r\n\r\nFrom: <sip:juliet@example.com>\r\nTo: <sip:montague@chat.example.org>\r\n"), "{send}");
     assert!(send.contains("\r\n\r\nContent-Type: text/plain;charset=UTF-8\r\n\r\nWho knows where Romeo is?\r\n-------lzfed24s$"), "{send}");
-    let o = msrp_with(
-        &mut t,
+    let o = t.msrp(
         9,
         &format!(
             "MSRP lzfed24s 200 OK\r\nTo-Path: {}\r\nFrom-Path: {SWITCH}\r\n-------lzfed24s$\r\n",
@@ -345,11 +339,7 @@ fn xmpp_user_joins_a_sip_room_rfc7702_section5() {
     );
     // F19–F22, Table 5: a room message from Romeo, and a private one
     let cpim = "From: <sip:montague@chat.example.org;gr=Romeo>\r\nTo: <sip:montague@chat.example.org>\r\nDateTime: 2015-06-01T15:02:31Z\r\n\r\nContent-Type: text/plain\r\n\r\nO, I am fortune's fool!";
-    let o = msrp_with(
-        &mut t,
-        9,
-        &cpim_send(&j.ours, SWITCH, "r1x2y3z4", "m1", cpim),
-    );
+    let o = t.msrp(9, &cpim_send(&j.ours, SWITCH, "r1x2y3z4", "m1", cpim));
     assert!(o.msrp[0].1.starts_with("MSRP r1x2y3z4 200 OK"), "{o:?}");
     assert_eq!(
         o.xmpp,
@@ -358,11 +348,7 @@ fn xmpp_user_joins_a_sip_room_rfc7702_section5() {
         )]
     );
     let cpim = "From: <sip:montague@chat.example.org;gr=Romeo>\r\nTo: <sip:montague@chat.example.org;gr=JuliC>\r\n\r\nContent-Type: text/plain\r\n\r\nI am here!!!";
-    let o = msrp_with(
-        &mut t,
-        9,
-        &cpim_send(&j.ours, SWITCH, "r2x2y3z4", "m2", cpim),
-    );
+    let o = t.msrp(9, &cpim_send(&j.ours, SWITCH, "r2x2y3z4", "m2", cpim));
     assert!(
         o.xmpp[0].contains("type='chat'")
             && o.xmpp[0].contains("<x xmlns='http://jabber.org/protocol/muc#user'/>")
@@ -401,9 +387,7 @@ fn xmpp_user_joins_a_sip_room_rfc7702_section5() {
     ));
     let n = o.msrp[0].1.clone();
     assert!(n.contains("Use-Nickname: \"Benvolio\""), "{n}");
-    let o = msrp_with(
-        &mut t,
-        9,
+    let o = t.msrp(9,
         &format!(
             "MSRP {} 425 Nickname usage failed\r\nTo-Path: {}\r\nFrom-Path: {SWITCH}\r\n-------{}$\r\n",
             tid(&n),
@@ -422,8 +406,7 @@ fn xmpp_user_joins_a_sip_room_rfc7702_section5() {
         "<presence {NS} from='{JULIET}' to='{ROOM_JID}/Juliet'/>"
     ));
     let n = o.msrp[0].1.clone();
-    let o = msrp_with(
-        &mut t,
+    let o = t.msrp(
         9,
         &format!(
             "MSRP {} 200 OK\r\nTo-Path: {}\r\nFrom-Path: {SWITCH}\r\n-------{}$\r\n",
@@ -655,14 +638,7 @@ fn sip_user_enters_an_xmpp_room_rfc7702_section6() {
     // the join presence with the chosen nickname
     assert_eq!(o.xmpp.len(), 1, "{o:?}");
     assert!(o.xmpp[0].starts_with("<presence xmlns='jabber:component:accept' from='romeo\\40example.org@sip.example.com/msrp-") && o.xmpp[0].contains("to='capulet@muc.example.com/Romeo'") && o.xmpp[0].contains("<x xmlns='http://jabber.org/protocol/muc'/>"), "{o:?}");
-    let me = o.xmpp[0]
-        .split("from='")
-        .nth(1)
-        .unwrap()
-        .split('\'')
-        .next()
-        .unwrap()
-        .to_string();
+    let me = xml_attr(&o.xmpp[0], "from");
     assert!(
         o.msrp.is_empty(),
         "NICKNAME answered when the MUC says: {o:?}"
@@ -883,14 +859,7 @@ fn temporary_nickname_and_conflict_retry() {
         o.xmpp[0].contains("to='capulet@muc.example.com/Romeo'"),
         "{o:?}"
     );
-    let me = o.xmpp[0]
-        .split("from='")
-        .nth(1)
-        .unwrap()
-        .split('\'')
-        .next()
-        .unwrap()
-        .to_string();
+    let me = xml_attr(&o.xmpp[0], "from");
     let o = t.xmpp(&format!("<presence {NS} type='error' from='capulet@muc.example.com/Romeo' to='{me}'><x xmlns='http://jabber.org/protocol/muc'/><error type='cancel'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"));
     assert!(
         o.xmpp[0].contains("to='capulet@muc.example.com/Romeo_'"),
@@ -1016,14 +985,7 @@ fn sip_users_rejoin_after_the_link_returns() {
     let mut t = T::new("");
     t.sip(&invite_room());
     let o = t.advance(Duration::from_millis(1100));
-    let me = o.xmpp[0]
-        .split("from='")
-        .nth(1)
-        .unwrap()
-        .split('\'')
-        .next()
-        .unwrap()
-        .to_string();
+    let me = xml_attr(&o.xmpp[0], "from");
     t.xmpp(&format!("<presence {NS} from='capulet@muc.example.com/Romeo' to='{me}'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/><status code='110'/></x></presence>"));
     t.input(Input::LinkDown);
     let o = t.input(Input::LinkUp);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::gateway::Input;
 use crate::store::StoreOp;
 
-use crate::gateway::harness::{NS, Out, T, header, tag_of};
+use crate::gateway::harness::{NS, Out, T, header, tag_of, xml_attr};
 
 /// The harness's core with the proxy resolved (as the runtime does) and a wall clock.
 fn gateway(extra: &str) -> T {
@@ -601,14 +601,7 @@ fn component_presence_and_caps() {
         "<presence {NS} type='probe' from='juliet@example.com/b' to='sip.example.com'/>"
     ));
     let p = &o.xmpp[0];
-    let ver = p
-        .split("ver='")
-        .nth(1)
-        .unwrap()
-        .split('\'')
-        .next()
-        .unwrap()
-        .to_string();
+    let ver = xml_attr(p, "ver");
     let node = format!("{}#{ver}", crate::gateway::service::CAPS_NODE);
     let o = t.xmpp(&format!("<iq {NS} type='get' id='c' from='juliet@example.com/b' to='sip.example.com'><query xmlns='http://jabber.org/protocol/disco#info' node='{node}'/></iq>"));
     assert!(
