@@ -13,6 +13,7 @@ use rand::{Rng, SeedableRng};
 
 use super::codec::{ByteRange, Flag, Frame, Kind, Reassembled, Reassembly, chunk_send};
 use super::uri::MsrpUri;
+use crate::sip::header::{quoted, unquoted};
 
 #[derive(Debug, Clone, Copy)]
 /// Settings of one session.
@@ -148,33 +149,6 @@ pub struct Session {
     nick_in: HashMap<String, Frame>,
     events: VecDeque<Event>,
     rng: rand::rngs::StdRng,
-}
-
-/// RFC 7701 `Use-Nickname` is a quoted-string (RFC 4975's `quoted-string` with `\` escapes).
-fn quote(nick: &str) -> String {
-    let mut s = String::from("\"");
-    for c in nick.chars() {
-        if c == '"' || c == '\\' {
-            s.push('\\');
-        }
-        s.push(c);
-    }
-    s.push('"');
-    s
-}
-
-fn unquote(v: &str) -> Option<String> {
-    let inner = v.trim().strip_prefix('"')?.strip_suffix('"')?;
-    let mut out = String::new();
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => out.push(chars.next()?),
-            '"' => return None,
-            c => out.push(c),
-        }
-    }
-    (!out.trim().is_empty()).then_some(out)
 }
 
 fn status_of(v: &str) -> Option<u16> {
@@ -342,7 +316,8 @@ impl Session {
             headers: vec![
                 ("To-Path".into(), self.to_path()),
                 ("From-Path".into(), self.local.to_string()),
-                ("Use-Nickname".into(), quote(nick)),
+                // RFC 7701: Use-Nickname is a quoted-string
+                ("Use-Nickname".into(), quoted(nick)),
             ],
             body: Vec::new(),
             flag: Flag::Last,
@@ -369,7 +344,11 @@ impl Session {
     }
 
     fn on_nickname(&mut self, f: Frame) {
-        let Some(nick) = f.header("Use-Nickname").and_then(unquote) else {
+        let Some(nick) = f
+            .header("Use-Nickname")
+            .and_then(unquoted)
+            .filter(|n| !n.trim().is_empty())
+        else {
             return self.respond(&f, 400, "Missing or bad Use-Nickname");
         };
         if self.nick_in.len() >= 8 {

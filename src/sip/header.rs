@@ -152,6 +152,39 @@ pub struct NameAddr {
     pub params: Vec<(String, Option<String>)>,
 }
 
+/// A quoted-string (RFC 3261 §25.1, the same grammar in RFC 4975 §9): `"` and `\` escaped
+/// as quoted-pairs, CR and LF left out so a value can never end a header line.
+pub fn quoted(v: &str) -> String {
+    let mut s = String::with_capacity(v.len() + 2);
+    s.push('"');
+    for c in v.chars() {
+        if c == '"' || c == '\\' {
+            s.push('\\');
+        }
+        if c != '\r' && c != '\n' {
+            s.push(c);
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// The text of a whole-value quoted-string, quoted-pairs resolved; `None` when `v` is not
+/// one (no quotes, an unescaped `"` inside, a dangling `\`).
+pub fn unquoted(v: &str) -> Option<String> {
+    let inner = v.trim().strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
 impl NameAddr {
     /// Parses `"Name" <uri>;params` or `uri;params`.
     pub fn parse(v: &str) -> Option<NameAddr> {
@@ -227,16 +260,8 @@ impl NameAddr {
     pub fn to_header(&self) -> String {
         let mut s = String::new();
         if let Some(d) = &self.display {
-            s.push('"');
-            for c in d.chars() {
-                if c == '"' || c == '\\' {
-                    s.push('\\');
-                }
-                if c != '\r' && c != '\n' {
-                    s.push(c);
-                }
-            }
-            s.push_str("\" ");
+            s.push_str(&quoted(d));
+            s.push(' ');
         }
         let _ = write!(s, "<{}>", self.uri);
         for (k, v) in &self.params {
